@@ -1,0 +1,81 @@
+//! Errors. Every rejection of an entry names the rule it broke, so a peer's
+//! log line or a test can say exactly why an entry was refused.
+
+use crate::hlc::FutureDrift;
+use crate::ids::{AuthorId, EntryId};
+
+/// Why an entry was refused. Rules are listed in the order they are checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("entry is {size} bytes; the limit is {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("entry does not decode: {0}")]
+    Malformed(String),
+    #[error("entry has {count} causal deps; the limit is {max}")]
+    TooManyDeps { count: usize, max: usize },
+    #[error("entry field {0} has the wrong length or shape")]
+    BadField(&'static str),
+    #[error("entry seq must start at 1")]
+    SeqZero,
+    #[error("entry seq {seq}: prev_hash must be zero exactly when seq is 1")]
+    ChainStart { seq: u64 },
+    #[error("entry clock: {0}")]
+    FutureHlc(#[from] FutureDrift),
+    #[error("entry author key is a weak (small-order) key")]
+    WeakKey,
+    #[error("entry signature does not verify")]
+    BadSignature,
+    #[error("fork: author {author} already has entry {existing} at seq {seq}")]
+    Fork {
+        author: AuthorId,
+        seq: u64,
+        existing: EntryId,
+    },
+    #[error(
+        "chain break: prev_hash names {got}, but the author's entry at seq {seq_before} is {expected}"
+    )]
+    PrevMismatch {
+        seq_before: u64,
+        expected: EntryId,
+        got: EntryId,
+    },
+    #[error("hlc {hlc} does not exceed hlc {before} of entry {of} that it follows")]
+    HlcNotAfter { hlc: u64, before: u64, of: EntryId },
+    #[error("causal dep {0} belongs to another store")]
+    ForeignDep(EntryId),
+    #[error("author {0} is not an active member of this store's mesh")]
+    Unauthorized(AuthorId),
+}
+
+/// Failures of the kernel itself (storage, hook), as opposed to bad entries.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("storage: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("the log database at {path} is in use by another process")]
+    Locked { path: std::path::PathBuf },
+    #[error("apply hook failed: {0}")]
+    Hook(String),
+    #[error("entry rejected: {0}")]
+    Rejected(#[from] ValidationError),
+    #[error("corrupt log record: {0}")]
+    Corrupt(&'static str),
+    #[error("the kernel's commit thread has stopped")]
+    Stopped,
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for KernelError {
+            fn from(e: $t) -> Self { KernelError::Storage(e.into()) }
+        }
+    )*};
+}
+storage_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);

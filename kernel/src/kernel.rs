@@ -1,0 +1,751 @@
+//! The kernel handle: one redb database, one commit thread.
+//!
+//! Group commit: every write (a local append or a peer's batch) is a job sent
+//! to the commit thread. The thread takes every job already waiting, runs
+//! them all in ONE write transaction with one fsync, then answers each. Under
+//! load the batch grows by itself, so the fsync cost is shared by everything
+//! that arrived while the previous one was in flight. Signatures of received
+//! entries are checked by the caller before the job is sent, on all cores.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use crate::entry::{Draft, Limits, SignedEntry, verify_all};
+use crate::error::KernelError;
+use crate::hlc::{Hlc, now_ms};
+use crate::identity::Identity;
+use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
+use crate::log::{self, CommitHook, LogTxn, Outcome};
+
+/// Tuning and policy for one kernel.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    pub limits: Limits,
+    /// Entries whose HLC is further ahead of our clock are rejected.
+    pub max_clock_drift: Duration,
+    /// Orphans older than this are dropped by `sweep_orphans`.
+    pub orphan_ttl: Duration,
+    /// Most entries one transaction takes before it commits.
+    pub max_batch_entries: usize,
+    /// `false` skips fsync (tests only): a crash may lose acknowledged writes.
+    pub durable: bool,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            limits: Limits::default(),
+            max_clock_drift: Duration::from_secs(600),
+            orphan_ttl: Duration::from_secs(600),
+            max_batch_entries: 4096,
+            durable: true,
+        }
+    }
+}
+
+/// Per-entry verdicts for one ingested batch, plus every entry the batch
+/// caused to commit (including older orphans it unblocked).
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    pub outcomes: Vec<Outcome>,
+    pub committed: Vec<EntryId>,
+}
+
+impl IngestReport {
+    pub fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|o| f(o)).count()
+    }
+}
+
+/// One store's log summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogStatus {
+    pub entries: u64,
+    /// Order-independent digest of the store's entry ids.
+    pub digest: SetDigest,
+    pub heads: Vec<EntryId>,
+}
+
+/// An author's chain tip in one store: the unit of a version vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    pub author: AuthorId,
+    pub seq: u64,
+    pub id: EntryId,
+}
+
+/// Evidence of an author signing two entries at one position.
+#[derive(Clone, Debug)]
+pub struct ForkEvidence {
+    pub author: AuthorId,
+    pub seq: u64,
+    pub entries: Vec<SignedEntry>,
+}
+
+enum Job {
+    Append {
+        store: StoreId,
+        payload: Vec<u8>,
+        reply: Sender<Result<SignedEntry, KernelError>>,
+    },
+    Ingest {
+        entries: Vec<SignedEntry>,
+        reply: Sender<Result<IngestReport, KernelError>>,
+    },
+    Sweep {
+        cutoff_ms: u64,
+        reply: Sender<Result<usize, KernelError>>,
+    },
+}
+
+impl Job {
+    fn weight(&self) -> usize {
+        match self {
+            Job::Ingest { entries, .. } => entries.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
+struct Shared {
+    db: Database,
+    identity: Identity,
+    clock: Hlc,
+    config: KernelConfig,
+    hook: Arc<dyn CommitHook>,
+}
+
+/// A handle to the log. Cheap to share behind an `Arc`; dropping the last
+/// handle stops the commit thread after it finishes queued work.
+pub struct Kernel {
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+/// A write in flight: wait for it with [`Pending::wait`].
+pub struct Pending<T>(Receiver<Result<T, KernelError>>);
+
+impl<T> Pending<T> {
+    pub fn wait(self) -> Result<T, KernelError> {
+        self.0.recv().unwrap_or(Err(KernelError::Stopped))
+    }
+}
+
+impl Kernel {
+    /// Opens (or creates) the log database at `path`.
+    pub fn open(
+        path: &Path,
+        identity: Identity,
+        config: KernelConfig,
+        hook: Arc<dyn CommitHook>,
+    ) -> Result<Kernel, KernelError> {
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(KernelError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Create every table up front so readers never race table creation.
+        let txn = db.begin_write()?;
+        {
+            let lt = LogTxn::open(&txn)?;
+            drop(lt);
+        }
+        txn.commit()?;
+        let clock = Hlc::new(config.max_clock_drift);
+        let shared = Arc::new(Shared {
+            db,
+            identity,
+            clock,
+            config,
+            hook,
+        });
+        // Never hand out an HLC below one already in our own log.
+        shared.clock.merge(shared.max_logged_hlc()?);
+        let (tx, rx) = unbounded();
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("lattice-commit".into())
+            .spawn(move || commit_loop(&worker, rx))
+            .map_err(|e| KernelError::Hook(format!("cannot start commit thread: {e}")))?;
+        Ok(Kernel {
+            shared,
+            jobs: Some(tx),
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn author(&self) -> AuthorId {
+        self.shared.identity.author()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    pub fn clock(&self) -> &Hlc {
+        &self.shared.clock
+    }
+
+    /// The database, for layers above that keep their own tables beside the
+    /// log and read them in snapshots (plugin state, queries).
+    pub fn db(&self) -> &Database {
+        &self.shared.db
+    }
+
+    fn send(&self, job: Job) -> Result<(), KernelError> {
+        self.jobs
+            .as_ref()
+            .ok_or(KernelError::Stopped)?
+            .send(job)
+            .map_err(|_| KernelError::Stopped)
+    }
+
+    /// Authors, signs, logs and applies one entry; returns once durable.
+    pub fn append(&self, store: StoreId, payload: Vec<u8>) -> Result<SignedEntry, KernelError> {
+        self.append_async(store, payload)?.wait()
+    }
+
+    /// Like [`append`](Self::append) but returns at once; many appends in
+    /// flight share one transaction and one fsync.
+    pub fn append_async(
+        &self,
+        store: StoreId,
+        payload: Vec<u8>,
+    ) -> Result<Pending<SignedEntry>, KernelError> {
+        let (reply, rx) = bounded(1);
+        self.send(Job::Append {
+            store,
+            payload,
+            reply,
+        })?;
+        Ok(Pending(rx))
+    }
+
+    /// Validates and commits entries received from a peer. Stateless rules
+    /// and signatures are checked here, in parallel, before the transaction.
+    pub fn ingest(&self, wires: &[Vec<u8>]) -> Result<IngestReport, KernelError> {
+        let cfg = &self.shared.config;
+        let decoded: Vec<_> = wires
+            .iter()
+            .map(|w| SignedEntry::decode(w, &cfg.limits, &self.shared.clock))
+            .collect();
+        self.ingest_decoded(decoded)
+    }
+
+    /// Like [`ingest`](Self::ingest) for entries already decoded.
+    pub fn ingest_entries(&self, entries: Vec<SignedEntry>) -> Result<IngestReport, KernelError> {
+        let clock = &self.shared.clock;
+        let decoded = entries
+            .into_iter()
+            .map(|e| clock.check_drift(e.hlc).map(|_| e).map_err(Into::into))
+            .collect();
+        self.ingest_decoded(decoded)
+    }
+
+    fn ingest_decoded(
+        &self,
+        decoded: Vec<Result<SignedEntry, crate::ValidationError>>,
+    ) -> Result<IngestReport, KernelError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; decoded.len()];
+        let mut ok = Vec::new();
+        let mut slots = Vec::new();
+        for (i, d) in decoded.into_iter().enumerate() {
+            match d {
+                Ok(e) => {
+                    ok.push(e);
+                    slots.push(i);
+                }
+                Err(err) => outcomes[i] = Some(Outcome::Rejected(err)),
+            }
+        }
+        let verdicts = verify_all(&ok);
+        let mut valid = Vec::with_capacity(ok.len());
+        let mut valid_slots = Vec::with_capacity(ok.len());
+        for ((e, v), slot) in ok.into_iter().zip(verdicts).zip(slots) {
+            match v {
+                Ok(()) => {
+                    valid.push(e);
+                    valid_slots.push(slot);
+                }
+                Err(err) => outcomes[slot] = Some(Outcome::Rejected(err)),
+            }
+        }
+        let mut committed = Vec::new();
+        if !valid.is_empty() {
+            let (reply, rx) = bounded(1);
+            self.send(Job::Ingest {
+                entries: valid,
+                reply,
+            })?;
+            let report = Pending(rx).wait()?;
+            for (slot, o) in valid_slots.into_iter().zip(report.outcomes) {
+                outcomes[slot] = Some(o);
+            }
+            committed = report.committed;
+        }
+        Ok(IngestReport {
+            outcomes: outcomes
+                .into_iter()
+                .map(|o| o.expect("every slot decided"))
+                .collect(),
+            committed,
+        })
+    }
+
+    /// Drops orphans older than the configured TTL; returns how many.
+    pub fn sweep_orphans(&self) -> Result<usize, KernelError> {
+        let ttl = self.shared.config.orphan_ttl.as_millis() as u64;
+        self.sweep_orphans_before(now_ms().saturating_sub(ttl))
+    }
+
+    /// Drops orphans received before `cutoff_ms` (Unix ms).
+    pub fn sweep_orphans_before(&self, cutoff_ms: u64) -> Result<usize, KernelError> {
+        let (reply, rx) = bounded(1);
+        self.send(Job::Sweep { cutoff_ms, reply })?;
+        Pending(rx).wait()
+    }
+
+    // ---- reads (snapshots; never block writers) ----
+
+    pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ENTRIES)?;
+        match t.get(id.0.as_slice())? {
+            Some(v) => Ok(Some(self.decode_record(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, id: &EntryId) -> Result<bool, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        Ok(txn
+            .open_table(log::ENTRIES)?
+            .get(id.0.as_slice())?
+            .is_some())
+    }
+
+    fn decode_record(&self, v: &[u8]) -> Result<SignedEntry, KernelError> {
+        if v.len() < 32 {
+            return Err(KernelError::Corrupt("entry record"));
+        }
+        // Stored entries were validated on the way in; the drift bound is
+        // about arrival time, so it must not be re-applied to old entries.
+        let lax = Hlc::new(Duration::from_secs(u32::MAX as u64));
+        SignedEntry::decode(&v[32..], &self.shared.config.limits, &lax)
+            .map_err(|_| KernelError::Corrupt("entry record"))
+    }
+
+    pub fn status(&self, store: &StoreId) -> Result<LogStatus, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let stores = txn.open_table(log::STORES)?;
+        let (entries, digest) = match stores.get(store.0.as_slice())? {
+            Some(v) => log::decode_store_meta(v.value())?,
+            None => (0, SetDigest::default()),
+        };
+        Ok(LogStatus {
+            entries,
+            digest,
+            heads: self.heads(store)?,
+        })
+    }
+
+    pub fn heads(&self, store: &StoreId) -> Result<Vec<EntryId>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::HEADS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let mut out = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, _) = row?;
+            out.push(
+                EntryId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("head record"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every author's chain tip in `store`: the store's version vector.
+    pub fn tips(&self, store: &StoreId) -> Result<Vec<ChainTip>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::TIPS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let mut out = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = row?;
+            let tip = log::decode_tip(v.value())?;
+            let author =
+                AuthorId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("tip key"))?;
+            out.push(ChainTip {
+                author,
+                seq: tip.seq,
+                id: tip.id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `author`'s entries in `store` with seq in `from_seq..`, at most `limit`.
+    pub fn chain_range(
+        &self,
+        store: &StoreId,
+        author: &AuthorId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let chain = txn.open_table(log::CHAIN)?;
+        let entries = txn.open_table(log::ENTRIES)?;
+        let lo = log::chain_key(store, author, from_seq);
+        let hi = log::chain_key(store, author, u64::MAX);
+        let mut out = Vec::new();
+        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (_, id) = row?;
+            let v = entries
+                .get(id.value())?
+                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
+            out.push(self.decode_record(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The store's entries in commit order (a causal order), from position
+    /// `from` (0-based), at most `limit`.
+    pub fn log(
+        &self,
+        store: &StoreId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let order = txn.open_table(log::ORDER)?;
+        let entries = txn.open_table(log::ENTRIES)?;
+        let lo = log::pair_key(&store.0, &from.to_be_bytes());
+        let hi = log::pair_key(&store.0, &u64::MAX.to_be_bytes());
+        let mut out = Vec::new();
+        for row in order.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (_, id) = row?;
+            let v = entries
+                .get(id.value())?
+                .ok_or(KernelError::Corrupt("order names a missing entry"))?;
+            out.push(self.decode_record(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every fork seen in `store`, with both (or all) signed entries.
+    pub fn forks(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::FORKS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let mut hi = store.0.to_vec();
+        hi.extend_from_slice(&[0xff; 80]);
+        let mut out: Vec<ForkEvidence> = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = row?;
+            let k = k.value();
+            let author =
+                AuthorId::from_slice(&k[16..48]).ok_or(KernelError::Corrupt("fork key"))?;
+            let seq = log::u64_at(k, 48);
+            let mut rec = vec![0u8; 32];
+            rec.extend_from_slice(v.value());
+            let entry = self.decode_record(&rec)?;
+            match out.last_mut() {
+                Some(f) if f.author == author && f.seq == seq => f.entries.push(entry),
+                _ => out.push(ForkEvidence {
+                    author,
+                    seq,
+                    entries: vec![entry],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authors with at least one fork in `store`.
+    pub fn flagged_authors(&self, store: &StoreId) -> Result<Vec<AuthorId>, KernelError> {
+        let mut a: Vec<_> = self.forks(store)?.into_iter().map(|f| f.author).collect();
+        a.dedup();
+        Ok(a)
+    }
+
+    pub fn orphan_count(&self) -> Result<u64, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        Ok(txn.open_table(log::ORPHANS)?.len()?)
+    }
+}
+
+impl Shared {
+    fn max_logged_hlc(&self) -> Result<u64, KernelError> {
+        let txn = self.db.begin_read()?;
+        let tips = txn.open_table(log::TIPS)?;
+        let mut max = 0;
+        for row in tips.iter()? {
+            let (_, v) = row?;
+            max = max.max(log::decode_tip(v.value())?.hlc);
+        }
+        Ok(max)
+    }
+
+    fn author_local(
+        &self,
+        lt: &LogTxn<'_>,
+        store: StoreId,
+        payload: Vec<u8>,
+    ) -> Result<SignedEntry, KernelError> {
+        let me = self.identity.author();
+        let tip = lt.tip(&store, &me)?;
+        let heads = lt.heads(&store, self.config.limits.max_deps)?;
+        let floor = heads
+            .iter()
+            .map(|(_, h)| *h)
+            .chain(tip.as_ref().map(|t| t.hlc))
+            .max()
+            .unwrap_or(0);
+        let mut hlc = self.clock.tick();
+        if hlc <= floor {
+            self.clock.merge(floor + 1);
+            hlc = self.clock.tick();
+        }
+        let draft = Draft {
+            store,
+            seq: tip.as_ref().map_or(1, |t| t.seq + 1),
+            prev: tip.as_ref().map_or(EntryId::ZERO, |t| t.id),
+            hlc,
+            deps: heads.into_iter().map(|(id, _)| id).collect(),
+            payload,
+        };
+        Ok(SignedEntry::sign(&self.identity, draft))
+    }
+}
+
+enum Answer {
+    Append(
+        Sender<Result<SignedEntry, KernelError>>,
+        Result<SignedEntry, KernelError>,
+    ),
+    Ingest(
+        Sender<Result<IngestReport, KernelError>>,
+        IngestReport,
+        Vec<EntryId>,
+    ),
+    Sweep(Sender<Result<usize, KernelError>>, usize),
+}
+
+fn commit_loop(shared: &Shared, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut weight = first.weight();
+        let mut jobs = vec![first];
+        while weight < shared.config.max_batch_entries {
+            match rx.try_recv() {
+                Ok(j) => {
+                    weight += j.weight();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        run_batch(shared, jobs);
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, err: &KernelError) {
+    let msg = || KernelError::Hook(format!("transaction aborted: {err}"));
+    for j in jobs {
+        match j {
+            Job::Append { reply, .. } => drop(reply.send(Err(msg()))),
+            Job::Ingest { reply, .. } => drop(reply.send(Err(msg()))),
+            Job::Sweep { reply, .. } => drop(reply.send(Err(msg()))),
+        }
+    }
+}
+
+fn run_batch(shared: &Shared, jobs: Vec<Job>) {
+    let mut txn = match shared.db.begin_write() {
+        Ok(t) => t,
+        Err(e) => return fail_all(jobs, &e.into()),
+    };
+    if !shared.config.durable {
+        if let Err(e) = txn.set_durability(Durability::None) {
+            return fail_all(jobs, &e.into());
+        }
+    }
+    let (answers, committed) = {
+        let mut lt = match LogTxn::open(&txn) {
+            Ok(lt) => lt,
+            Err(e) => return fail_all(jobs, &e),
+        };
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut failed = None;
+        let mut pending = jobs.into_iter();
+        for job in pending.by_ref() {
+            match run_job(shared, &mut lt, job) {
+                Ok(a) => answers.push(a),
+                Err((e, job)) => {
+                    failed = Some((e, job));
+                    break;
+                }
+            }
+        }
+        if let Some((e, job)) = failed {
+            tracing::error!(error = %e, "commit batch aborted");
+            let mut rest: Vec<Job> = vec![job];
+            rest.extend(pending);
+            drop(lt);
+            drop(txn);
+            // Earlier jobs in this batch were never made durable either.
+            for a in answers {
+                match a {
+                    Answer::Append(r, _) => {
+                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
+                    }
+                    Answer::Ingest(r, ..) => {
+                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
+                    }
+                    Answer::Sweep(r, _) => {
+                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
+                    }
+                }
+            }
+            return fail_all(rest, &e);
+        }
+        (answers, std::mem::take(&mut lt.committed))
+    };
+    if let Err(e) = txn.commit() {
+        let e: KernelError = e.into();
+        tracing::error!(error = %e, "commit failed");
+        for a in answers {
+            match a {
+                Answer::Append(r, _) => {
+                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
+                }
+                Answer::Ingest(r, ..) => {
+                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
+                }
+                Answer::Sweep(r, _) => {
+                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
+                }
+            }
+        }
+        return;
+    }
+    if !committed.is_empty() {
+        shared.hook.committed(&committed);
+    }
+    for a in answers {
+        match a {
+            Answer::Append(r, res) => drop(r.send(res)),
+            Answer::Ingest(r, mut report, ids) => {
+                report.committed = ids;
+                drop(r.send(Ok(report)))
+            }
+            Answer::Sweep(r, n) => drop(r.send(Ok(n))),
+        }
+    }
+}
+
+/// Runs one job inside the batch transaction. A storage or hook failure
+/// aborts the batch and hands the job back so its caller gets the error.
+fn run_job(shared: &Shared, lt: &mut LogTxn<'_>, job: Job) -> Result<Answer, (KernelError, Job)> {
+    let cfg = &shared.config;
+    let hook = shared.hook.as_ref();
+    let now = now_ms();
+    match job {
+        Job::Append {
+            store,
+            payload,
+            reply,
+        } => {
+            let entry = match shared.author_local(lt, store, payload.clone()) {
+                Ok(e) => e,
+                Err(e) => {
+                    return Err((
+                        e,
+                        Job::Append {
+                            store,
+                            payload,
+                            reply,
+                        },
+                    ));
+                }
+            };
+            match lt.submit(hook, &shared.clock, &cfg.limits, entry.clone(), now) {
+                Ok(Outcome::Committed) => Ok(Answer::Append(reply, Ok(entry))),
+                Ok(Outcome::Rejected(v)) => {
+                    Ok(Answer::Append(reply, Err(KernelError::Rejected(v))))
+                }
+                Ok(other) => Ok(Answer::Append(
+                    reply,
+                    Err(KernelError::Hook(format!(
+                        "local entry not committed: {other:?}"
+                    ))),
+                )),
+                Err(e) => Err((
+                    e,
+                    Job::Append {
+                        store,
+                        payload,
+                        reply,
+                    },
+                )),
+            }
+        }
+        Job::Ingest { entries, reply } => {
+            let before = lt.committed.len();
+            let mut outcomes = Vec::with_capacity(entries.len());
+            let ids: Vec<EntryId> = entries.iter().map(|e| e.id).collect();
+            for e in &entries {
+                match lt.submit(hook, &shared.clock, &cfg.limits, e.clone(), now) {
+                    Ok(o) => outcomes.push(o),
+                    Err(err) => return Err((err, Job::Ingest { entries, reply })),
+                }
+            }
+            let committed: Vec<EntryId> = lt.committed[before..].iter().map(|e| e.id).collect();
+            // An entry first parked as an orphan may have been unblocked by a
+            // later entry of the same batch: report its final state.
+            let now_in: std::collections::HashSet<EntryId> = committed.iter().copied().collect();
+            for (o, id) in outcomes.iter_mut().zip(&ids) {
+                if matches!(o, Outcome::Waiting { .. }) && now_in.contains(id) {
+                    *o = Outcome::Committed;
+                }
+            }
+            Ok(Answer::Ingest(
+                reply,
+                IngestReport {
+                    outcomes,
+                    committed: Vec::new(),
+                },
+                committed,
+            ))
+        }
+        Job::Sweep { cutoff_ms, reply } => match lt.sweep_orphans(cutoff_ms) {
+            Ok(n) => Ok(Answer::Sweep(reply, n)),
+            Err(e) => Err((e, Job::Sweep { cutoff_ms, reply })),
+        },
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

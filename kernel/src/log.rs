@@ -1,0 +1,436 @@
+//! The log's redb tables and the rules applied inside one write transaction:
+//! chain checks, fork evidence, causal deps, heads, orphans.
+//!
+//! Nothing here keeps log-sized state in memory: every lookup (is this dep
+//! known? what is this author's tip?) is a B-tree read in the open
+//! transaction, so a million-entry log costs disk, not RAM.
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use crate::entry::{Limits, SignedEntry};
+use crate::error::{KernelError, ValidationError};
+use crate::hlc::Hlc;
+use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
+
+type Bytes = &'static [u8];
+type Def = TableDefinition<'static, Bytes, Bytes>;
+
+/// id → store(16) ‖ hlc(8) ‖ pos(8) ‖ envelope bytes. Committed entries only.
+pub(crate) const ENTRIES: Def = TableDefinition::new("kernel_entries");
+/// store ‖ author ‖ seq(8) → id.
+pub(crate) const CHAIN: Def = TableDefinition::new("kernel_chain");
+/// store ‖ author → seq(8) ‖ id(32) ‖ hlc(8): the author's chain tip.
+pub(crate) const TIPS: Def = TableDefinition::new("kernel_tips");
+/// store ‖ id → hlc(8): the store's DAG heads.
+pub(crate) const HEADS: Def = TableDefinition::new("kernel_heads");
+/// store ‖ pos(8) → id: commit order, which is a causal order.
+pub(crate) const ORDER: Def = TableDefinition::new("kernel_order");
+/// store → count(8) ‖ digest(32): entry count and order-independent digest.
+pub(crate) const STORES: Def = TableDefinition::new("kernel_stores");
+/// missing id ‖ waiting id → received_ms(8) ‖ envelope bytes.
+pub(crate) const ORPHANS: Def = TableDefinition::new("kernel_orphans");
+/// received_ms(8) ‖ waiting id ‖ missing id → (): for the TTL sweep.
+pub(crate) const ORPHAN_AGE: Def = TableDefinition::new("kernel_orphan_age");
+/// store ‖ author ‖ seq(8) ‖ id → envelope bytes: every entry of a fork.
+pub(crate) const FORKS: Def = TableDefinition::new("kernel_forks");
+
+/// What happened to one submitted entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Logged and applied, durable once the call returns.
+    Committed,
+    /// Already in the log; nothing changed.
+    Duplicate,
+    /// Held as an orphan until the named entry arrives (or the TTL passes).
+    Waiting { missing: EntryId },
+    /// Refused; the reason names the rule.
+    Rejected(ValidationError),
+}
+
+/// The caller's side of a commit: membership and state changes, run inside
+/// the kernel's write transaction so an entry and its effects land together.
+pub trait CommitHook: Send + Sync + 'static {
+    /// Whether `author` may write to `store`. Sees writes made earlier in the
+    /// same transaction (a membership change applies to the next entry).
+    fn authorize(
+        &self,
+        _txn: &WriteTransaction,
+        _store: StoreId,
+        _author: AuthorId,
+    ) -> Result<bool, HookError> {
+        Ok(true)
+    }
+
+    /// Applies a committed entry's effects. Called exactly once per entry, in
+    /// causal order. An error aborts the whole transaction (storage failure);
+    /// a plugin that merely rejects an op must record a no-op, not fail.
+    fn apply(&self, txn: &WriteTransaction, entry: &SignedEntry) -> Result<(), HookError>;
+
+    /// Called after the transaction holding these entries is durable.
+    fn committed(&self, _entries: &[SignedEntry]) {}
+}
+
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A hook that applies nothing: a bare log (tests, benchmarks).
+pub struct NoHook;
+
+impl CommitHook for NoHook {
+    fn apply(&self, _: &WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+pub(crate) fn chain_key(store: &StoreId, author: &AuthorId, seq: u64) -> [u8; 56] {
+    let mut k = [0u8; 56];
+    k[..16].copy_from_slice(&store.0);
+    k[16..48].copy_from_slice(&author.0);
+    k[48..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn pair_key<const N: usize, const M: usize>(a: &[u8; N], b: &[u8; M]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(N + M);
+    k.extend_from_slice(a);
+    k.extend_from_slice(b);
+    k
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+pub(crate) struct Tip {
+    pub seq: u64,
+    pub id: EntryId,
+    pub hlc: u64,
+}
+
+pub(crate) fn decode_tip(v: &[u8]) -> Result<Tip, KernelError> {
+    if v.len() != 48 {
+        return Err(KernelError::Corrupt("tip record"));
+    }
+    Ok(Tip {
+        seq: u64_at(v, 0),
+        id: EntryId::from_slice(&v[8..40]).expect("32"),
+        hlc: u64_at(v, 40),
+    })
+}
+
+/// The log tables opened in one write transaction.
+pub(crate) struct LogTxn<'t> {
+    pub txn: &'t WriteTransaction,
+    entries: Table<'t, Bytes, Bytes>,
+    chain: Table<'t, Bytes, Bytes>,
+    tips: Table<'t, Bytes, Bytes>,
+    heads: Table<'t, Bytes, Bytes>,
+    order: Table<'t, Bytes, Bytes>,
+    stores: Table<'t, Bytes, Bytes>,
+    orphans: Table<'t, Bytes, Bytes>,
+    orphan_age: Table<'t, Bytes, Bytes>,
+    forks: Table<'t, Bytes, Bytes>,
+    /// Entries committed in this transaction, in order, for the post-commit
+    /// notification and per-entry outcomes.
+    pub committed: Vec<SignedEntry>,
+}
+
+impl<'t> LogTxn<'t> {
+    pub fn open(txn: &'t WriteTransaction) -> Result<Self, KernelError> {
+        Ok(LogTxn {
+            txn,
+            entries: txn.open_table(ENTRIES)?,
+            chain: txn.open_table(CHAIN)?,
+            tips: txn.open_table(TIPS)?,
+            heads: txn.open_table(HEADS)?,
+            order: txn.open_table(ORDER)?,
+            stores: txn.open_table(STORES)?,
+            orphans: txn.open_table(ORPHANS)?,
+            orphan_age: txn.open_table(ORPHAN_AGE)?,
+            forks: txn.open_table(FORKS)?,
+            committed: Vec::new(),
+        })
+    }
+
+    pub fn tip(&self, store: &StoreId, author: &AuthorId) -> Result<Option<Tip>, KernelError> {
+        match self.tips.get(pair_key(&store.0, &author.0).as_slice())? {
+            Some(v) => Ok(Some(decode_tip(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The store's current heads with their HLCs (at most `limit`).
+    pub fn heads(&self, store: &StoreId, limit: usize) -> Result<Vec<(EntryId, u64)>, KernelError> {
+        let lo = pair_key(&store.0, &[0u8; 32]);
+        let hi = pair_key(&store.0, &[0xffu8; 32]);
+        let mut out = Vec::new();
+        for row in self.heads.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (k, v) = row?;
+            out.push((
+                EntryId::from_slice(&k.value()[16..]).expect("32"),
+                u64_at(v.value(), 0),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Checks an already signature-verified entry against the log, then
+    /// commits it and every orphan it unblocks (iteratively: a long chain of
+    /// children-before-parents cannot overflow the stack).
+    pub fn submit(
+        &mut self,
+        hook: &dyn CommitHook,
+        clock: &Hlc,
+        limits: &Limits,
+        entry: SignedEntry,
+        now_ms: u64,
+    ) -> Result<Outcome, KernelError> {
+        let first = self.try_commit(hook, clock, &entry, now_ms)?;
+        if first != Outcome::Committed {
+            return Ok(first);
+        }
+        let mut unblocked = vec![entry.id];
+        while let Some(parent) = unblocked.pop() {
+            for (waiting_key, received_ms, wire) in self.take_orphans_of(&parent)? {
+                let _ = waiting_key;
+                let child = match SignedEntry::decode(&wire, limits, clock) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dropping orphan that no longer decodes");
+                        continue;
+                    }
+                };
+                match self.try_commit(hook, clock, &child, received_ms)? {
+                    Outcome::Committed => unblocked.push(child.id),
+                    Outcome::Rejected(e) => {
+                        tracing::warn!(id = %child.id, error = %e, "orphan rejected once its deps arrived")
+                    }
+                    Outcome::Duplicate | Outcome::Waiting { .. } => {}
+                }
+            }
+        }
+        Ok(Outcome::Committed)
+    }
+
+    fn try_commit(
+        &mut self,
+        hook: &dyn CommitHook,
+        clock: &Hlc,
+        e: &SignedEntry,
+        received_ms: u64,
+    ) -> Result<Outcome, KernelError> {
+        if self.entries.get(e.id.0.as_slice())?.is_some() {
+            return Ok(Outcome::Duplicate);
+        }
+        if !hook
+            .authorize(self.txn, e.store, e.author)
+            .map_err(|h| KernelError::Hook(h.to_string()))?
+        {
+            return Ok(Outcome::Rejected(ValidationError::Unauthorized(e.author)));
+        }
+        // Chain rules.
+        let ck = chain_key(&e.store, &e.author, e.seq);
+        let existing = self
+            .chain
+            .get(ck.as_slice())?
+            .map(|v| EntryId::from_slice(v.value()));
+        if let Some(existing) = existing {
+            let existing = existing.ok_or(KernelError::Corrupt("chain record"))?;
+            self.record_fork(e, existing)?;
+            return Ok(Outcome::Rejected(ValidationError::Fork {
+                author: e.author,
+                seq: e.seq,
+                existing,
+            }));
+        }
+        let tip = self.tip(&e.store, &e.author)?;
+        if e.seq > 1 {
+            let tip_seq = tip.as_ref().map_or(0, |t| t.seq);
+            if tip_seq + 1 < e.seq {
+                self.add_orphan(e, e.prev, received_ms)?;
+                return Ok(Outcome::Waiting { missing: e.prev });
+            }
+            let tip = tip
+                .as_ref()
+                .ok_or(KernelError::Corrupt("chain without tip"))?;
+            if tip.id != e.prev {
+                return Ok(Outcome::Rejected(ValidationError::PrevMismatch {
+                    seq_before: tip.seq,
+                    expected: tip.id,
+                    got: e.prev,
+                }));
+            }
+            if e.hlc <= tip.hlc {
+                return Ok(Outcome::Rejected(ValidationError::HlcNotAfter {
+                    hlc: e.hlc,
+                    before: tip.hlc,
+                    of: tip.id,
+                }));
+            }
+        }
+        // Causal deps: all known, same store, strictly earlier HLC.
+        for d in &e.deps {
+            let Some(v) = self.entries.get(d.0.as_slice())? else {
+                let missing = *d;
+                self.add_orphan(e, missing, received_ms)?;
+                return Ok(Outcome::Waiting { missing });
+            };
+            let v = v.value();
+            if v.len() < 32 {
+                return Err(KernelError::Corrupt("entry record"));
+            }
+            if v[..16] != e.store.0 {
+                return Ok(Outcome::Rejected(ValidationError::ForeignDep(*d)));
+            }
+            let dep_hlc = u64_at(v, 16);
+            if dep_hlc >= e.hlc {
+                return Ok(Outcome::Rejected(ValidationError::HlcNotAfter {
+                    hlc: e.hlc,
+                    before: dep_hlc,
+                    of: *d,
+                }));
+            }
+        }
+        self.write(e)?;
+        hook.apply(self.txn, e)
+            .map_err(|h| KernelError::Hook(h.to_string()))?;
+        clock.merge(e.hlc);
+        self.committed.push(e.clone());
+        Ok(Outcome::Committed)
+    }
+
+    fn write(&mut self, e: &SignedEntry) -> Result<(), KernelError> {
+        let (count, mut digest) = match self.stores.get(e.store.0.as_slice())? {
+            Some(v) => decode_store_meta(v.value())?,
+            None => (0, SetDigest::default()),
+        };
+        let wire = e.to_wire();
+        let mut rec = Vec::with_capacity(32 + wire.len());
+        rec.extend_from_slice(&e.store.0);
+        rec.extend_from_slice(&e.hlc.to_be_bytes());
+        rec.extend_from_slice(&count.to_be_bytes());
+        rec.extend_from_slice(&wire);
+        self.entries.insert(e.id.0.as_slice(), rec.as_slice())?;
+        self.order.insert(
+            pair_key(&e.store.0, &count.to_be_bytes()).as_slice(),
+            e.id.0.as_slice(),
+        )?;
+        self.chain.insert(
+            chain_key(&e.store, &e.author, e.seq).as_slice(),
+            e.id.0.as_slice(),
+        )?;
+        let mut tip = [0u8; 48];
+        tip[..8].copy_from_slice(&e.seq.to_be_bytes());
+        tip[8..40].copy_from_slice(&e.id.0);
+        tip[40..].copy_from_slice(&e.hlc.to_be_bytes());
+        self.tips
+            .insert(pair_key(&e.store.0, &e.author.0).as_slice(), tip.as_slice())?;
+        if e.seq > 1 {
+            self.heads
+                .remove(pair_key(&e.store.0, &e.prev.0).as_slice())?;
+        }
+        for d in &e.deps {
+            self.heads.remove(pair_key(&e.store.0, &d.0).as_slice())?;
+        }
+        self.heads.insert(
+            pair_key(&e.store.0, &e.id.0).as_slice(),
+            e.hlc.to_be_bytes().as_slice(),
+        )?;
+        digest.add(&e.id.0);
+        let mut meta = [0u8; 40];
+        meta[..8].copy_from_slice(&(count + 1).to_be_bytes());
+        meta[8..].copy_from_slice(&digest.0);
+        self.stores.insert(e.store.0.as_slice(), meta.as_slice())?;
+        Ok(())
+    }
+
+    fn add_orphan(
+        &mut self,
+        e: &SignedEntry,
+        missing: EntryId,
+        received_ms: u64,
+    ) -> Result<(), KernelError> {
+        let key = pair_key(&missing.0, &e.id.0);
+        if self.orphans.get(key.as_slice())?.is_some() {
+            return Ok(());
+        }
+        let wire = e.to_wire();
+        let mut v = Vec::with_capacity(8 + wire.len());
+        v.extend_from_slice(&received_ms.to_be_bytes());
+        v.extend_from_slice(&wire);
+        self.orphans.insert(key.as_slice(), v.as_slice())?;
+        let mut age = Vec::with_capacity(72);
+        age.extend_from_slice(&received_ms.to_be_bytes());
+        age.extend_from_slice(&e.id.0);
+        age.extend_from_slice(&missing.0);
+        self.orphan_age.insert(age.as_slice(), [].as_slice())?;
+        Ok(())
+    }
+
+    /// Removes and returns the orphans waiting on `parent`.
+    fn take_orphans_of(
+        &mut self,
+        parent: &EntryId,
+    ) -> Result<Vec<(EntryId, u64, Vec<u8>)>, KernelError> {
+        let lo = pair_key(&parent.0, &[0u8; 32]);
+        let hi = pair_key(&parent.0, &[0xffu8; 32]);
+        let mut found = Vec::new();
+        for row in self.orphans.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = row?;
+            let waiting = EntryId::from_slice(&k.value()[32..]).expect("32");
+            let v = v.value();
+            if v.len() < 8 {
+                return Err(KernelError::Corrupt("orphan record"));
+            }
+            found.push((waiting, u64_at(v, 0), v[8..].to_vec()));
+        }
+        for (waiting, received_ms, _) in &found {
+            self.orphans
+                .remove(pair_key(&parent.0, &waiting.0).as_slice())?;
+            let mut age = Vec::with_capacity(72);
+            age.extend_from_slice(&received_ms.to_be_bytes());
+            age.extend_from_slice(&waiting.0);
+            age.extend_from_slice(&parent.0);
+            self.orphan_age.remove(age.as_slice())?;
+        }
+        Ok(found)
+    }
+
+    /// Drops orphans received before `cutoff_ms`; sync will fetch them again
+    /// together with what they were waiting for.
+    pub fn sweep_orphans(&mut self, cutoff_ms: u64) -> Result<usize, KernelError> {
+        let hi = cutoff_ms.to_be_bytes();
+        let mut old = Vec::new();
+        for row in self.orphan_age.range(..hi.as_slice())? {
+            let (k, _) = row?;
+            old.push(k.value().to_vec());
+        }
+        for k in &old {
+            self.orphan_age.remove(k.as_slice())?;
+            let mut ok = Vec::with_capacity(64);
+            ok.extend_from_slice(&k[40..72]);
+            ok.extend_from_slice(&k[8..40]);
+            self.orphans.remove(ok.as_slice())?;
+        }
+        Ok(old.len())
+    }
+
+    fn record_fork(&mut self, e: &SignedEntry, existing: EntryId) -> Result<(), KernelError> {
+        let base = chain_key(&e.store, &e.author, e.seq);
+        if let Some(v) = self.entries.get(existing.0.as_slice())? {
+            let wire = v.value()[32..].to_vec();
+            self.forks
+                .insert(pair_key(&base, &existing.0).as_slice(), wire.as_slice())?;
+        }
+        self.forks
+            .insert(pair_key(&base, &e.id.0).as_slice(), e.to_wire().as_slice())?;
+        tracing::warn!(author = %e.author, seq = e.seq, existing = %existing, new = %e.id, "fork detected: author flagged");
+        Ok(())
+    }
+}
+
+pub(crate) fn decode_store_meta(v: &[u8]) -> Result<(u64, SetDigest), KernelError> {
+    if v.len() != 40 {
+        return Err(KernelError::Corrupt("store record"));
+    }
+    Ok((u64_at(v, 0), SetDigest(v[8..].try_into().expect("32"))))
+}

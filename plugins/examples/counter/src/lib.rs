@@ -1,0 +1,138 @@
+//! A PN-counter: the smallest useful Lattice plugin, and the one
+//! docs/plugin-guide.md walks through.
+//!
+//! State is two totals, increments (P) and decrements (N); the value is
+//! P - N. The host applies every op exactly once, so applying an op is just
+//! an addition, and additions commute: every replica reaches the same totals
+//! whatever order concurrent ops arrive in.
+#![no_std]
+extern crate alloc;
+
+use lattice_plugin_sdk::prelude::*;
+
+lattice_plugin_sdk::include_proto!("lattice.counter");
+use counter_op::Change;
+
+/// State key of the sum of all increments.
+const INCREMENTS: &[u8] = b"p";
+/// State key of the sum of all decrements.
+const DECREMENTS: &[u8] = b"n";
+
+pub struct Counter;
+
+impl StateMachine for Counter {
+    const NAME: &'static str = "counter";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTOR_SET: &'static [u8] = lattice_plugin_sdk::descriptor_set!();
+    const SERVICE: &'static str = "lattice.counter.Counter";
+    const OP_TYPE: &'static str = "lattice.counter.CounterOp";
+
+    fn prepare(_ctx: &Context, method: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        // proto3 cannot tell "unset" from 0; a step of 0 would be a no-op, so
+        // an unset `--by` means 1.
+        let step = |by: u64| by.max(1);
+        match method {
+            "Increment" => handle(request, |r: IncrementRequest| {
+                Ok(change(Change::Increment(step(r.by))))
+            }),
+            "Decrement" => handle(request, |r: DecrementRequest| {
+                Ok(change(Change::Decrement(step(r.by))))
+            }),
+            other => unknown_method(other),
+        }
+    }
+
+    fn apply(op: &Op) {
+        // Anything that is not a counter op is a no-op: apply never fails.
+        match op.decode::<CounterOp>().and_then(|op| op.change) {
+            Some(Change::Increment(by)) => add(INCREMENTS, by),
+            Some(Change::Decrement(by)) => add(DECREMENTS, by),
+            None => {}
+        }
+    }
+
+    fn query(method: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        match method {
+            "Value" => handle(request, |_: ValueRequest| {
+                let (p, n) = (total(INCREMENTS), total(DECREMENTS));
+                let value = (i128::from(p) - i128::from(n)).clamp(i64::MIN.into(), i64::MAX.into());
+                Ok(ValueReply {
+                    value: value as i64,
+                    increments: p,
+                    decrements: n,
+                })
+            }),
+            other => unknown_method(other),
+        }
+    }
+}
+
+lattice_plugin_sdk::export_plugin!(Counter);
+
+fn change(change: Change) -> CounterOp {
+    CounterOp {
+        change: Some(change),
+    }
+}
+
+fn total(key: &[u8]) -> u64 {
+    state::get(key)
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Saturating, so it cannot overflow-panic; for non-negative steps
+/// saturation is still order-independent (the result is min(sum, MAX)).
+fn add(key: &[u8], by: u64) {
+    state::set(key, &total(key).saturating_add(by).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_plugin_sdk::testing::{self, ctx, op};
+
+    fn value() -> ValueReply {
+        testing::query::<Counter, ValueReply>("Value", &ValueRequest {}).unwrap()
+    }
+
+    #[test]
+    fn increments_and_decrements_add_up() {
+        testing::reset();
+        let a = ctx(1, 10);
+        testing::commit::<Counter>(&a, 1, &[], "Increment", &IncrementRequest { by: 5 }).unwrap();
+        testing::commit::<Counter>(&a, 2, &[1], "Decrement", &DecrementRequest { by: 7 }).unwrap();
+        testing::commit::<Counter>(&a, 3, &[2], "Increment", &IncrementRequest { by: 0 }).unwrap();
+        let v = value();
+        assert_eq!((v.value, v.increments, v.decrements), (-1, 6, 7));
+    }
+
+    #[test]
+    fn concurrent_ops_converge_in_every_order() {
+        let inc = |by| change(Change::Increment(by)).encode_to_vec();
+        let dec = |by| change(Change::Decrement(by)).encode_to_vec();
+        let ops = [
+            op(1, 1, 10, &[], inc(3)),
+            op(2, 2, 11, &[], dec(2)),
+            op(3, 3, 12, &[], inc(u64::MAX)),
+            op(4, 1, 13, &[1], dec(1)),
+        ];
+        testing::assert_converges::<Counter>(&Default::default(), &ops);
+        assert!(testing::orders_checked() > 1);
+        let v = value();
+        assert_eq!((v.increments, v.decrements), (u64::MAX, 3));
+    }
+
+    #[test]
+    fn garbage_payload_is_a_no_op() {
+        testing::reset();
+        testing::apply::<Counter>(&op(1, 1, 10, &[], vec![0xff, 0xff, 0xff]));
+        assert!(testing::snapshot().is_empty());
+    }
+
+    #[test]
+    fn unknown_method_is_an_error() {
+        let err = testing::prepare::<Counter>(&ctx(1, 1), "Reset", &ValueRequest {});
+        assert!(err.unwrap_err().contains("Reset"));
+    }
+}
