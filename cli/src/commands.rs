@@ -1,0 +1,520 @@
+//! Static commands and the glue around them (help, errors, daemon, watch,
+//! demo, bench).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::CommandFactory;
+use lattice_host::api::client::Client;
+use lattice_host::api::server::Server;
+use lattice_host::api::{Hex, Request, Response, service};
+use lattice_host::node::{Node, resolve_data_dir};
+
+use crate::app::{Cli, Cmd, Global, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
+use crate::backend::Backend;
+use crate::plugin_cmd::{self, Catalog, Schema};
+
+/// Global flags are needed before clap runs (to find the data dir and set
+/// up logging), and plugin commands accept them anywhere on the line.
+pub fn prescan_globals(args: &[String]) -> Global {
+    let mut g = Global::default();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--data-dir" {
+            g.data_dir = it.next().map(PathBuf::from);
+        } else if let Some(v) = a.strip_prefix("--data-dir=") {
+            g.data_dir = Some(PathBuf::from(v));
+        } else if a == "--json" {
+            g.json = true;
+        } else if a == "--verbose" {
+            g.verbose += 1;
+        } else if a.starts_with('-') && !a.starts_with("--") && a[1..].chars().all(|c| c == 'v') {
+            g.verbose += (a.len() - 1) as u8;
+        }
+    }
+    g
+}
+
+/// Prints a clap error as one line (help and version print in full).
+pub fn clap_error(e: clap::Error, cmd: Option<&clap::Command>, rest: &[String]) -> Result<ExitCode> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return Ok(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        _ => {}
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let mut msg = lines.next().unwrap_or("error: invalid command line").trim().to_string();
+    if let Some(tip) = rendered.lines().find(|l| l.trim_start().starts_with("tip:")) {
+        msg.push_str(&format!(" ({})", tip.trim()));
+    }
+    if let Some(cmd) = cmd {
+        match e.kind() {
+            ErrorKind::InvalidSubcommand | ErrorKind::MissingSubcommand => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).filter(|n| *n != "help").collect();
+                msg.push_str(&format!("; valid methods: {}", names.join(", ")));
+            }
+            ErrorKind::UnknownArgument => {
+                if let Some(sub) = rest.first().and_then(|m| cmd.find_subcommand(m)) {
+                    let flags: Vec<String> = sub
+                        .get_arguments()
+                        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                        .filter(|l| !["--help", "--store", "--json", "--data-dir", "--verbose"].contains(&l.as_str()))
+                        .collect();
+                    msg.push_str(&format!("; valid flags: {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") }));
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!("{msg}");
+    Ok(ExitCode::from(1))
+}
+
+/// Top-level clap errors; top-level help also lists plugin commands.
+pub fn clap_exit(e: clap::Error, args: &[String]) -> Result<ExitCode> {
+    if e.kind() == clap::error::ErrorKind::DisplayHelp && args.iter().skip(1).all(|a| a.starts_with('-')) {
+        print_help_with_plugins(&prescan_globals(args));
+        return Ok(ExitCode::SUCCESS);
+    }
+    clap_error(e, None, &[])
+}
+
+fn print_help_with_plugins(global: &Global) {
+    let mut cmd = Cli::command();
+    let dir = resolve_data_dir(global.data_dir.as_deref());
+    // Only look at a node that exists: help must not create a data dir.
+    if dir.exists() {
+        if let Ok(mut b) = Backend::open(&dir) {
+            if let Ok(cat) = Catalog::fetch(&mut b) {
+                for (name, about) in cat.commands() {
+                    if cmd.find_subcommand(&name).is_none() {
+                        cmd = cmd.subcommand(clap::Command::new(name).about(about));
+                    }
+                }
+            }
+        }
+    }
+    let _ = cmd.print_help();
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let g = cli.global;
+    let dir = resolve_data_dir(g.data_dir.as_deref());
+    let Some(cmd) = cli.cmd else {
+        print_help_with_plugins(&g);
+        return Ok(ExitCode::SUCCESS);
+    };
+    match cmd {
+        Cmd::Daemon => daemon(&dir),
+        Cmd::Demo => demo(&g),
+        Cmd::Bench { posts } => bench(posts),
+        Cmd::Watch { store } => watch(&dir, store, g.json),
+        Cmd::Plugin_(args) => {
+            let mut b = Backend::open(&dir)?;
+            plugin_cmd::run(&mut b, args, &g)
+        }
+        other => {
+            let mut b = Backend::open(&dir)?;
+            static_command(&mut b, other, g.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_json(resp: &Response) {
+    println!("{}", serde_json::to_string(resp).unwrap_or_default());
+}
+
+fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
+    let req = match &cmd {
+        Cmd::Node(NodeCmd::Status) => Request::NodeStatus,
+        Cmd::Mesh(MeshCmd::Create { name }) => Request::MeshCreate { name: name.clone() },
+        Cmd::Mesh(MeshCmd::List) => Request::MeshList,
+        Cmd::Mesh(MeshCmd::Use { mesh }) => Request::MeshUse { mesh: mesh.clone() },
+        Cmd::Mesh(MeshCmd::Status { mesh }) => Request::MeshStatus { mesh: mesh.clone() },
+        Cmd::Store(StoreCmd::Create { name, kind }) => store_create_request(name.clone(), kind)?,
+        Cmd::Store(StoreCmd::List) => Request::StoreList,
+        Cmd::Store(StoreCmd::Use { store }) => Request::StoreUse { store: store.clone() },
+        Cmd::Store(StoreCmd::Status { store }) | Cmd::Store(StoreCmd::Digest { store }) => {
+            Request::StoreStatus { store: store.clone() }
+        }
+        Cmd::Store(StoreCmd::Log { store, from, limit }) => Request::StoreLog { store: store.clone(), from: *from, limit: *limit },
+        Cmd::Plugin(PluginCmd::List) => Request::PluginList,
+        Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect { wasm: Hex(read_wasm(path)?) },
+        _ => unreachable!("handled by dispatch"),
+    };
+    let resp = b.call(req)?;
+    if json {
+        if let (Cmd::Store(StoreCmd::Log { .. }), Response::Log { store, entries }) = (&cmd, &resp) {
+            let cat = Catalog::fetch(b)?;
+            let schema = cat.plugin_by_hash(&store.plugin_hash).map(Schema::of).transpose()?;
+            for e in entries {
+                let op = schema.as_ref().map(|s| s.render_op(&e.payload.0, true)).unwrap_or_else(|| "null".into());
+                println!(
+                    "{{\"seq\":{},\"id\":\"{}\",\"author\":\"{}\",\"hlc\":{},\"op\":{op},\"noop\":{}}}",
+                    e.seq,
+                    e.id,
+                    e.author,
+                    e.hlc,
+                    serde_json::to_string(&e.noop).unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        print_json(&resp);
+        return Ok(());
+    }
+    match (&cmd, resp) {
+        (_, Response::NodeStatus { author, data_dir, meshes, stores, daemon, current_mesh }) => {
+            println!("node       {author}");
+            println!("data dir   {data_dir}");
+            println!("daemon     {}", if daemon { "running" } else { "not running (this command opened the data dir itself)" });
+            println!("meshes     {meshes}{}", current_mesh.map(|m| format!(" (current: {m})")).unwrap_or_default());
+            println!("stores     {stores}");
+        }
+        (Cmd::Mesh(MeshCmd::Create { .. }), Response::Mesh { mesh }) => {
+            println!("{}", mesh.id);
+            eprintln!("created mesh `{}`; next: `lattice store create --type chat --name general`", mesh.name);
+        }
+        (_, Response::Mesh { mesh }) => println!("{} {}", mesh.id, mesh.name),
+        (_, Response::Meshes { meshes }) => {
+            if meshes.is_empty() {
+                eprintln!("no meshes yet: `lattice mesh create`");
+            }
+            for m in meshes {
+                println!("{} {:<36} {}", if m.current { "*" } else { " " }, m.id, m.name);
+            }
+        }
+        (_, Response::MeshStatus { mesh, members, stores }) => {
+            println!("mesh     {} ({})", mesh.name, mesh.id);
+            println!("founder  {}", mesh.founder);
+            println!("members  {}", members.len());
+            for (pk, name, status) in members {
+                println!("  {pk} {status:<8} {name}");
+            }
+            println!("stores   {}", stores.len());
+            for s in stores {
+                println!("  {:<20} {:<8} {}", s.name, s.type_name, s.id);
+            }
+        }
+        (Cmd::Store(StoreCmd::Create { .. }), Response::Store { store }) => {
+            println!("{}", store.id);
+            eprintln!(
+                "created {} store `{}`; try `lattice {} --help`",
+                store.type_name, store.name, store.name
+            );
+        }
+        (_, Response::Store { store }) => println!("{} {} ({})", store.id, store.name, store.type_name),
+        (_, Response::Stores { stores }) => {
+            if stores.is_empty() {
+                eprintln!("no stores yet: `lattice store create --type chat --name general`");
+            }
+            for s in stores {
+                println!("{:<20} {:<8} {} v{}", s.name, s.type_name, s.id, s.plugin_version);
+            }
+        }
+        (Cmd::Store(StoreCmd::Digest { .. }), Response::StoreStatus { status }) => {
+            println!("log    {}", status.log_digest);
+            println!("state  {}", status.state_digest);
+        }
+        (_, Response::StoreStatus { status: s }) => {
+            println!("store         {} ({})", s.store.name, s.store.id);
+            println!("plugin        {} v{} {}", s.store.type_name, s.store.plugin_version, s.store.plugin_hash);
+            println!("entries       {}", s.entries);
+            println!("heads         {}", s.heads.iter().map(|h| &h[..16]).collect::<Vec<_>>().join(" "));
+            println!("log digest    {}", s.log_digest);
+            println!("state digest  {}", s.state_digest);
+            if s.noops > 0 {
+                println!("no-op ops     {} (the plugin could not apply them; see `store log`)", s.noops);
+            }
+        }
+        (_, Response::Log { store, entries }) => {
+            let cat = Catalog::fetch(b)?;
+            let schema = cat.plugin_by_hash(&store.plugin_hash).map(Schema::of).transpose()?;
+            for e in entries {
+                let op = schema.as_ref().map(|s| s.render_op(&e.payload.0, false)).unwrap_or_default();
+                let noop = e.noop.map(|r| format!("  [no-op: {r}]")).unwrap_or_default();
+                println!("{:>5} {} {} {}{noop}", e.seq, &e.author[..8], &e.id[..12], op.replace('\n', " "));
+            }
+        }
+        (_, Response::Plugins { plugins }) => {
+            for p in plugins {
+                let methods: Vec<String> =
+                    p.methods.iter().map(|(m, q)| if *q { format!("{m}?") } else { m.clone() }).collect();
+                println!(
+                    "{:<10} v{:<8} {} {:>7} B {}  {}",
+                    p.name,
+                    p.version,
+                    &p.hash[..16],
+                    p.size,
+                    if p.builtin { "shipped " } else { "external" },
+                    methods.join(" ")
+                );
+            }
+        }
+        (_, Response::Plugin { plugin: p }) => {
+            println!("name      {}", p.name);
+            println!("version   {}", p.version);
+            println!("hash      {}", p.hash);
+            println!("size      {} bytes", p.size);
+            println!("api       lattice:plugin@{}", p.api_version);
+            println!("service   {}", p.service);
+            println!("op type   {}", p.op_type);
+            for (m, q) in p.methods {
+                println!("  {:<14} {}", lattice_cli::dynamic::kebab_case(&m), if q { "query" } else { "command" });
+            }
+        }
+        (_, other) => bail!("unexpected reply: {other:?}"),
+    }
+    Ok(())
+}
+
+/// Largest plugin file the CLI will read (the node enforces its own cap).
+const MAX_PLUGIN_FILE: u64 = 16 << 20;
+
+fn read_wasm(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read plugin file {}", path.display()))?;
+    if meta.len() > MAX_PLUGIN_FILE {
+        bail!("plugin file {} is {} bytes; the limit is {MAX_PLUGIN_FILE}", path.display(), meta.len());
+    }
+    std::fs::read(path).with_context(|| format!("cannot read plugin file {}", path.display()))
+}
+
+fn store_create_request(name: Option<String>, kind: &str) -> Result<Request> {
+    let path = Path::new(kind);
+    if kind.ends_with(".wasm") || kind.contains('/') || path.is_file() {
+        return Ok(Request::StoreCreate { name, kind: None, wasm: Some(Hex(read_wasm(path)?)) });
+    }
+    Ok(Request::StoreCreate { name, kind: Some(kind.to_string()), wasm: None })
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn daemon(dir: &Path) -> Result<ExitCode> {
+    let stop = stop_flag()?;
+    let node = Arc::new(Node::open(dir).with_context(|| format!("cannot open node in {}", dir.display()))?);
+    let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
+    eprintln!("lattice daemon: node {} serving {}", node.author(), server.path().display());
+    eprintln!("other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it");
+    server.serve(stop);
+    eprintln!("lattice daemon: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn watch(dir: &Path, store: Option<String>, json: bool) -> Result<ExitCode> {
+    let stop = stop_flag()?;
+    let mut b = Backend::open(dir)?;
+    let cat = Catalog::fetch(&mut b)?;
+    let print = |resp: Response| -> bool {
+        if let Response::Event { store, entry } = resp {
+            let schema = cat.plugin_by_hash(&store.plugin_hash).and_then(|p| Schema::of(p).ok());
+            let op = schema.map(|s| s.render_op(&entry.payload.0, json)).unwrap_or_default();
+            if json {
+                println!("{{\"store\":\"{}\",\"id\":\"{}\",\"author\":\"{}\",\"seq\":{},\"op\":{op}}}", store.name, entry.id, entry.author, entry.seq);
+            } else {
+                println!("{:<12} {} {:>5} {}", store.name, &entry.author[..8], entry.seq, op.replace('\n', " "));
+            }
+        }
+        !stop.load(Ordering::Relaxed)
+    };
+    match b {
+        Backend::Daemon(mut c) => {
+            c.send(Request::Watch { store })?;
+            eprintln!("watching (Ctrl-C to stop)");
+            loop {
+                let f = c.recv()?;
+                if let Response::Error { message } = f.resp {
+                    bail!(message);
+                }
+                if !print(f.resp) {
+                    break;
+                }
+            }
+        }
+        Backend::Local(node) => {
+            // No daemon: serve the socket ourselves while watching, so other
+            // commands can write meanwhile (they reach this process).
+            let node: Arc<Node> = Arc::from(node);
+            let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
+            eprintln!("watching (no daemon running: serving {} until Ctrl-C)", server.path().display());
+            let s = stop.clone();
+            let t = std::thread::spawn(move || server.serve(s));
+            service::watch(&node, store.as_deref(), print)?;
+            stop.store(true, Ordering::Relaxed);
+            let _ = t.join();
+        }
+    }
+    Ok(ExitCode::from(130))
+}
+
+/// Runs one CLI invocation in-process, echoing it like a shell transcript.
+fn step(global: &Global, args: &[&str]) -> Result<()> {
+    let mut line = String::from("lattice");
+    for a in args {
+        if a.contains(' ') {
+            line.push_str(&format!(" \"{a}\""));
+        } else {
+            line.push_str(&format!(" {a}"));
+        }
+    }
+    println!("\n$ {line}");
+    let mut full = vec!["lattice".to_string()];
+    if let Some(d) = &global.data_dir {
+        full.push("--data-dir".into());
+        full.push(d.display().to_string());
+    }
+    full.extend(args.iter().map(|s| s.to_string()));
+    let code = crate::run(full)?;
+    if code != ExitCode::SUCCESS {
+        bail!("`{line}` failed");
+    }
+    Ok(())
+}
+
+fn demo(global: &Global) -> Result<ExitCode> {
+    let dir = resolve_data_dir(global.data_dir.as_deref());
+    println!("Lattice demo: a single node in {}", dir.display());
+    let (has_mesh, stores) = {
+        let mut b = Backend::open(&dir)?;
+        let has_mesh = matches!(b.call(Request::MeshList)?, Response::Meshes { meshes } if !meshes.is_empty());
+        let stores = match has_mesh.then(|| b.call(Request::StoreList)).transpose()? {
+            Some(Response::Stores { stores }) => stores.into_iter().map(|s| s.name).collect(),
+            _ => vec![],
+        };
+        (has_mesh, stores)
+    };
+    step(global, &["node", "status"])?;
+    if !has_mesh {
+        step(global, &["mesh", "create"])?;
+    }
+    if !stores.iter().any(|s| s == "general") {
+        step(global, &["store", "create", "--type", "chat", "--name", "general"])?;
+    }
+    if !stores.iter().any(|s| s == "settings") {
+        step(global, &["store", "create", "--type", "kv", "--name", "settings"])?;
+    }
+    step(global, &["general", "post", "--text", "hello from the Lattice demo"])?;
+    step(global, &["general", "set-topic", "--text", "demo room"])?;
+    step(global, &["general", "messages", "--limit", "5"])?;
+    step(global, &["settings", "put", "--key", "theme", "--value", "dark"])?;
+    step(global, &["settings", "get", "--key", "theme"])?;
+    step(global, &["store", "log", "general"])?;
+    step(global, &["store", "status", "general"])?;
+    println!(
+        "\nNext: `lattice general --help` lists the chat methods (from the plugin's descriptor);\n\
+         `lattice daemon` in one terminal and `lattice watch` in another shows ops live;\n\
+         `lattice store create --type path/to/plugin.wasm` runs your own CRDT (docs/plugin-guide.md)."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Local API benchmark against a throwaway node served on its socket.
+fn bench(posts: u32) -> Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let node = Arc::new(Node::open(dir.path())?);
+    let server = Server::bind(node.clone(), &Backend::socket_path(dir.path()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let t = std::thread::spawn(move || server.serve(s));
+    let mut c = Client::connect(&Backend::socket_path(dir.path()))?;
+    let ok = |r: Response| -> Result<Response> {
+        if let Response::Error { message } = r { Err(anyhow!(message)) } else { Ok(r) }
+    };
+    ok(c.call(Request::MeshCreate { name: None })?)?;
+    ok(c.call(Request::StoreCreate { name: Some("bench".into()), kind: Some("chat".into()), wasm: None })?)?;
+    let post = |text: &str| Request::Call {
+        selector: "bench".into(),
+        explicit: None,
+        method: "Post".into(),
+        request: Hex(encode_text_field(text)),
+    };
+    let query = Request::Call { selector: "bench".into(), explicit: None, method: "Topic".into(), request: Hex(vec![]) };
+    for (label, req) in [("query (chat topic)", query), ("command (chat post, durable)", post("latency"))] {
+        let mut lat = Vec::new();
+        for _ in 0..300 {
+            let t0 = Instant::now();
+            ok(c.call(req.clone())?)?;
+            lat.push(t0.elapsed());
+        }
+        lat.sort();
+        println!(
+            "{label:<30} p50 {:>8.3} ms  p99 {:>8.3} ms",
+            percentile(&lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    let window = 256u32;
+    let t0 = Instant::now();
+    let (mut sent, mut done) = (0u32, 0u32);
+    while done < posts {
+        while sent < posts && sent - done < window {
+            c.send(post(&format!("message {sent}")))?;
+            sent += 1;
+        }
+        ok(c.recv()?.resp)?;
+        done += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("{posts} pipelined chat posts via socket  {:.0} ops/s ({secs:.2} s, window {window})", posts as f64 / secs);
+    stop.store(true, Ordering::Relaxed);
+    let _ = t.join();
+    // Process start to first output, one-shot commands (no daemon; plugin artifacts cached).
+    drop(c);
+    let exe = std::env::current_exe()?;
+    let mut lat = Vec::new();
+    for _ in 0..20 {
+        let t0 = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args(["--data-dir", &dir.path().display().to_string(), "bench", "topic"])
+            .output()?;
+        if !out.status.success() {
+            bail!("one-shot command failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        lat.push(t0.elapsed());
+    }
+    lat.sort();
+    println!(
+        "one-shot `lattice bench topic` (opens the node itself)  p50 {:.1} ms  p99 {:.1} ms",
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Encodes `{ string text = 1; }` (chat PostRequest) without the descriptor.
+fn encode_text_field(text: &str) -> Vec<u8> {
+    let mut v = vec![0x0a];
+    let mut n = text.len();
+    while n >= 0x80 {
+        v.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    v.push(n as u8);
+    v.extend_from_slice(text.as_bytes());
+    v
+}

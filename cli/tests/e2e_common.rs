@@ -1,0 +1,118 @@
+//! Helpers for end-to-end tests of the real `lattice` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lattice");
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// A clean failure: exit 1, one line on stderr, no panic.
+    #[track_caller]
+    pub fn fails_with(self, needle: &str) -> Run {
+        assert_eq!(self.code, 1, "expected exit 1:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one stderr line, got: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        assert!(self.stderr.contains(needle), "stderr lacks `{needle}`: {}", self.stderr);
+        self
+    }
+}
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub fn new() -> Node {
+        Node { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--data-dir").arg(self.dir.path()).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("lattice.sock")
+    }
+
+    /// Starts `lattice daemon` and waits until its socket answers.
+    pub fn daemon(&self) -> Daemon {
+        let child = self.cmd().arg("daemon").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+                return Daemon { child };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not start");
+    }
+
+    /// Creates a mesh plus a chat store `general` and a kv store `settings`.
+    pub fn setup(&self) {
+        self.run(&["mesh", "create"]).ok();
+        self.run(&["store", "create", "--type", "chat", "--name", "general"]).ok();
+        self.run(&["store", "create", "--type", "kv", "--name", "settings"]).ok();
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> i32 {
+        unsafe_kill(self.child.id(), 15);
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal with the `kill` command (no libc dependency needed).
+pub fn unsafe_kill(pid: u32, sig: i32) {
+    Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+}

@@ -1,0 +1,230 @@
+//! The node's local API: what the CLI asks and what the node answers.
+//!
+//! The same [`service::handle`] serves both paths: a CLI talking to a
+//! running daemon over its Unix socket ([`server`], [`client`]), and a CLI
+//! that opened the data dir itself because no daemon was running. Frames
+//! are a 4-byte big-endian length and a JSON document (see docs/architecture.md
+//! for why not gRPC); binary fields travel as hex strings.
+
+pub mod client;
+pub mod server;
+pub mod service;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest frame either side accepts (a plugin blob upload is the biggest).
+pub const MAX_FRAME: usize = 32 << 20;
+
+/// Bytes as a hex string in JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hex(pub Vec<u8>);
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(&s).map(Hex).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    NodeStatus,
+    MeshCreate {
+        name: Option<String>,
+    },
+    MeshList,
+    MeshUse {
+        mesh: String,
+    },
+    MeshStatus {
+        mesh: Option<String>,
+    },
+    /// `kind` is a shipped plugin name; `wasm` carries a plugin blob instead.
+    StoreCreate {
+        name: Option<String>,
+        kind: Option<String>,
+        wasm: Option<Hex>,
+    },
+    StoreList,
+    StoreUse {
+        store: String,
+    },
+    StoreStatus {
+        store: Option<String>,
+    },
+    StoreLog {
+        store: Option<String>,
+        from: u64,
+        limit: u32,
+    },
+    /// Every store and plugin type, with descriptors: what the CLI needs to
+    /// build its dynamic commands.
+    Catalog,
+    /// `selector` is a store name, uuid or type; `explicit` is `--store`.
+    Call {
+        selector: String,
+        explicit: Option<String>,
+        method: String,
+        request: Hex,
+    },
+    Watch {
+        store: Option<String>,
+    },
+    PluginList,
+    PluginInspect {
+        wasm: Hex,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MeshInfo {
+    pub id: String,
+    pub name: String,
+    pub founder: String,
+    pub current: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct StoreInfo {
+    pub id: String,
+    pub name: String,
+    /// The plugin's name (`chat`, `counter`): what to type on the command line.
+    pub type_name: String,
+    /// `kv`/`log`/`chat` or the plugin blob hash.
+    pub kind: String,
+    pub plugin_version: String,
+    pub plugin_hash: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PluginView {
+    pub name: String,
+    pub version: String,
+    pub hash: String,
+    pub size: usize,
+    pub api_version: String,
+    pub service: String,
+    pub op_type: String,
+    pub builtin: bool,
+    /// (method, is_query)
+    pub methods: Vec<(String, bool)>,
+    #[serde(default)]
+    pub descriptor_set: Hex,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct EntryView {
+    pub id: String,
+    pub store: String,
+    pub author: String,
+    pub seq: u64,
+    pub hlc: u64,
+    pub deps: usize,
+    pub payload: Hex,
+    /// Set when the plugin could not apply the op (kept as a no-op).
+    pub noop: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct StoreStatusView {
+    pub store: StoreInfo,
+    pub entries: u64,
+    pub heads: Vec<String>,
+    pub log_digest: String,
+    pub state_digest: String,
+    pub noops: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CatalogStore {
+    pub store: StoreInfo,
+    pub selected: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Error {
+        message: String,
+    },
+    NodeStatus {
+        author: String,
+        data_dir: String,
+        meshes: usize,
+        stores: usize,
+        daemon: bool,
+        current_mesh: Option<String>,
+    },
+    Mesh {
+        mesh: MeshInfo,
+    },
+    Meshes {
+        meshes: Vec<MeshInfo>,
+    },
+    MeshStatus {
+        mesh: MeshInfo,
+        members: Vec<(String, String, String)>,
+        stores: Vec<StoreInfo>,
+    },
+    Store {
+        store: StoreInfo,
+    },
+    Stores {
+        stores: Vec<StoreInfo>,
+    },
+    StoreStatus {
+        status: StoreStatusView,
+    },
+    Log {
+        store: StoreInfo,
+        entries: Vec<EntryView>,
+    },
+    Catalog {
+        stores: Vec<CatalogStore>,
+        plugins: Vec<PluginView>,
+    },
+    Called {
+        store: StoreInfo,
+        entry: Option<EntryView>,
+        reply: Hex,
+    },
+    Event {
+        store: StoreInfo,
+        entry: EntryView,
+    },
+    Plugins {
+        plugins: Vec<PluginView>,
+    },
+    Plugin {
+        plugin: PluginView,
+    },
+}
+
+impl Response {
+    pub fn error(e: impl std::fmt::Display) -> Response {
+        Response::Error {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A request and the id its response will carry (clients may pipeline).
+#[derive(Serialize, Deserialize, Debug)]
+pub struct RequestFrame {
+    pub id: u64,
+    pub req: Request,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ResponseFrame {
+    pub id: u64,
+    pub resp: Response,
+}

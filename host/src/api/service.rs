@@ -1,0 +1,300 @@
+//! Request → response over a [`Node`]. Blocking: servers call it from a
+//! blocking thread.
+
+use lattice_kernel::SignedEntry;
+
+use super::*;
+use crate::node::{Node, NodeError, StoreHandle, StoreType};
+use crate::runtime::{Plugin, builtin};
+
+pub fn store_info(h: &StoreHandle) -> StoreInfo {
+    let info = h.plugin.info();
+    StoreInfo {
+        id: h.id.to_uuid(),
+        name: h.name.clone(),
+        type_name: info.name.clone(),
+        kind: h.kind.clone(),
+        plugin_version: info.version.clone(),
+        plugin_hash: hex::encode(info.hash),
+    }
+}
+
+pub fn plugin_view(p: &Plugin, builtin: bool) -> PluginView {
+    let i = p.info();
+    PluginView {
+        name: i.name.clone(),
+        version: i.version.clone(),
+        hash: hex::encode(i.hash),
+        size: i.size,
+        api_version: i.api_version.to_string(),
+        service: i.service.full_name().to_string(),
+        op_type: i.op_type.full_name().to_string(),
+        builtin,
+        methods: i
+            .methods
+            .iter()
+            .map(|m| (m.name.clone(), m.is_query))
+            .collect(),
+        descriptor_set: Hex(i.descriptor_set.clone()),
+    }
+}
+
+pub fn entry_view(e: &SignedEntry, noop: Option<String>) -> EntryView {
+    EntryView {
+        id: e.id.to_hex(),
+        store: e.store.to_uuid(),
+        author: e.author.to_hex(),
+        seq: e.seq,
+        hlc: e.hlc,
+        deps: e.deps.len(),
+        payload: Hex(e.payload.clone()),
+        noop,
+    }
+}
+
+fn mesh_info(node: &Node, m: &crate::node::MeshRecord) -> MeshInfo {
+    let current = node
+        .current_mesh()
+        .map(|c| c.root == m.root)
+        .unwrap_or(false);
+    MeshInfo {
+        id: m.root.to_uuid(),
+        name: m.name.clone(),
+        founder: m.founder.to_hex(),
+        current,
+    }
+}
+
+/// Resolves an optional store argument: a name/uuid, else the only store.
+fn pick_store(node: &Node, sel: Option<&str>) -> Result<StoreHandle, NodeError> {
+    match sel {
+        Some(s) => node.resolve(s, None),
+        None => {
+            let mesh = node.current_mesh()?;
+            let stores = node.stores_of(&mesh.root);
+            match stores.as_slice() {
+                [one] => Ok(one.clone()),
+                [] => Err(NodeError::UnknownStore {
+                    selector: "(none given)".into(),
+                    candidates: vec![],
+                }),
+                many => Err(NodeError::AmbiguousStore {
+                    selector: "(none given)".into(),
+                    candidates: many.iter().map(|s| s.name.clone()).collect(),
+                }),
+            }
+        }
+    }
+}
+
+/// Answers one request. `daemon` says whether a daemon is serving it.
+pub fn handle(node: &Node, req: Request, daemon: bool) -> Response {
+    match handle_inner(node, req, daemon) {
+        Ok(r) => r,
+        Err(e) => Response::error(e),
+    }
+}
+
+fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, NodeError> {
+    Ok(match req {
+        Request::NodeStatus => {
+            let meshes = node.meshes();
+            let stores = node
+                .registry()
+                .stores()
+                .into_iter()
+                .filter(|s| !s.is_root())
+                .count();
+            Response::NodeStatus {
+                author: node.author().to_hex(),
+                data_dir: node.data_dir().path().display().to_string(),
+                meshes: meshes.len(),
+                stores,
+                daemon,
+                current_mesh: node.current_mesh().ok().map(|m| m.name),
+            }
+        }
+        Request::MeshCreate { name } => {
+            let m = node.mesh_create(name.as_deref())?;
+            Response::Mesh {
+                mesh: mesh_info(node, &m),
+            }
+        }
+        Request::MeshList => Response::Meshes {
+            meshes: node.meshes().iter().map(|m| mesh_info(node, m)).collect(),
+        },
+        Request::MeshUse { mesh } => {
+            let m = node.mesh_use(&mesh)?;
+            Response::Mesh {
+                mesh: mesh_info(node, &m),
+            }
+        }
+        Request::MeshStatus { mesh } => {
+            let s = node.mesh_status(mesh.as_deref())?;
+            Response::MeshStatus {
+                mesh: mesh_info(node, &s.record),
+                members: s.members,
+                stores: s.stores.iter().map(store_info).collect(),
+            }
+        }
+        Request::StoreCreate { name, kind, wasm } => {
+            let ty = match (&kind, &wasm) {
+                (_, Some(w)) => StoreType::Wasm(&w.0),
+                (Some(k), None) => StoreType::Builtin(k),
+                (None, None) => return Err(NodeError::UnknownType(String::new())),
+            };
+            let h = node.store_create(name.as_deref(), ty)?;
+            Response::Store {
+                store: store_info(&h),
+            }
+        }
+        Request::StoreList => {
+            let mesh = node.current_mesh()?;
+            Response::Stores {
+                stores: node.stores_of(&mesh.root).iter().map(store_info).collect(),
+            }
+        }
+        Request::StoreUse { store } => Response::Store {
+            store: store_info(&node.store_use(&store)?),
+        },
+        Request::StoreStatus { store } => {
+            let h = pick_store(node, store.as_deref())?;
+            let s = node.store_status(&h)?;
+            Response::StoreStatus {
+                status: StoreStatusView {
+                    store: store_info(&h),
+                    entries: s.log.entries,
+                    heads: s.log.heads.iter().map(|h| h.to_hex()).collect(),
+                    log_digest: s.log.digest.to_hex(),
+                    state_digest: hex::encode(s.state_digest),
+                    noops: s.noops,
+                },
+            }
+        }
+        Request::StoreLog { store, from, limit } => {
+            let h = pick_store(node, store.as_deref())?;
+            let entries = node.store_log(&h, from, limit.min(10_000) as usize)?;
+            Response::Log {
+                store: store_info(&h),
+                entries: entries
+                    .iter()
+                    .map(|(e, r)| entry_view(e, r.clone()))
+                    .collect(),
+            }
+        }
+        Request::Catalog => {
+            let mesh = node.current_mesh().ok();
+            let stores = match &mesh {
+                Some(m) => node.stores_of(&m.root),
+                None => vec![],
+            };
+            let mut plugins: Vec<PluginView> = Vec::new();
+            for (name, _) in builtin::BUILTIN {
+                let p = node.registry().load_kind(name)?;
+                plugins.push(plugin_view(&p, true));
+            }
+            for s in &stores {
+                if !plugins
+                    .iter()
+                    .any(|p| p.hash == hex::encode(s.plugin.info().hash))
+                {
+                    plugins.push(plugin_view(&s.plugin, false));
+                }
+            }
+            let stores = stores
+                .iter()
+                .map(|s| {
+                    let selected = node
+                        .resolve(&s.type_name(), None)
+                        .map(|r| r.id == s.id)
+                        .unwrap_or(false);
+                    CatalogStore {
+                        store: store_info(s),
+                        selected,
+                    }
+                })
+                .collect();
+            Response::Catalog { stores, plugins }
+        }
+        Request::Call {
+            selector,
+            explicit,
+            method,
+            request,
+        } => {
+            let h = node.resolve(&selector, explicit.as_deref())?;
+            let out = node.call(&h, &method, &request.0)?;
+            Response::Called {
+                store: store_info(&h),
+                entry: out.entry.as_ref().map(|e| entry_view(e, None)),
+                reply: Hex(out.reply),
+            }
+        }
+        Request::Watch { .. } => {
+            return Err(NodeError::RootSchema("watch is a streaming request".into()));
+        }
+        Request::PluginList => {
+            let mut plugins: Vec<PluginView> = Vec::new();
+            for (name, _) in builtin::BUILTIN {
+                plugins.push(plugin_view(&*node.registry().load_kind(name)?, true));
+            }
+            for s in node.registry().stores() {
+                if !plugins
+                    .iter()
+                    .any(|p| p.hash == hex::encode(s.plugin.info().hash))
+                {
+                    plugins.push(plugin_view(&s.plugin, false));
+                }
+            }
+            Response::Plugins { plugins }
+        }
+        Request::PluginInspect { wasm } => {
+            let p = node.registry().runtime().load(&wasm.0)?;
+            Response::Plugin {
+                plugin: plugin_view(&p, false),
+            }
+        }
+    })
+}
+
+/// Streams committed entries of `store` (or of every store) to `send` until
+/// it returns false.
+pub fn watch(
+    node: &Node,
+    store: Option<&str>,
+    mut send: impl FnMut(Response) -> bool,
+) -> Result<(), NodeError> {
+    let filter = match store {
+        Some(s) => Some(node.resolve(s, None)?.id),
+        None => None,
+    };
+    let rx = node.watch();
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            Ok(e) => {
+                if filter.is_some_and(|f| f != e.store) {
+                    continue;
+                }
+                let Some(h) = node.registry().get(&e.store) else {
+                    continue;
+                };
+                if h.is_root() && filter.is_none() {
+                    continue;
+                }
+                if !send(Response::Event {
+                    store: store_info(&h),
+                    entry: entry_view(&e, None),
+                }) {
+                    return Ok(());
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // Heartbeat so a vanished client is noticed.
+                if !send(Response::Ok) {
+                    return Ok(());
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! A node: one data directory, one identity, one kernel, the plugin runtime
+//! and the stores of every mesh it belongs to. Everything a user does goes
+//! through here: CLI → (daemon API) → [`Node`] → kernel transaction →
+//! plugin apply.
+
+mod datadir;
+pub mod registry;
+pub mod root;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lattice_kernel::{
+    AuthorId, Identity, Kernel, KernelConfig, KernelError, LogStatus, SignedEntry, StoreId,
+};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use datadir::{DataDir, LOG_FILE, SOCKET_FILE, resolve as resolve_data_dir};
+pub use registry::{MeshRecord, Registry, StoreHandle};
+
+use crate::runtime::{
+    CallError, Context, LoadError, Runtime, RuntimeConfig, RuntimeError, builtin,
+};
+use registry::{MESHES, NOOPS, NodeHook};
+
+/// Node-local settings: "mesh" → selected root id; "use/{mesh}/{type}" → store id.
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_settings");
+
+/// Names a store may not take: they are the CLI's static commands.
+pub const RESERVED_NAMES: &[&str] = &[
+    "node", "mesh", "store", "plugin", "watch", "daemon", "demo", "bench", "help",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("identity: {0}")]
+    Identity(#[from] lattice_kernel::IdentityError),
+    #[error(
+        "the data dir {0} is in use by another lattice process that is not answering on its socket"
+    )]
+    Busy(std::path::PathBuf),
+    #[error("{0}")]
+    Kernel(KernelError),
+    #[error("plugin runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("plugin refused: {0}")]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Call(#[from] CallError),
+    #[error("plugin state: {0}")]
+    State(#[from] crate::runtime::StorageError),
+    #[error("storage: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("no mesh yet: create one with `lattice mesh create`")]
+    NoMesh,
+    #[error("unknown mesh `{0}`")]
+    UnknownMesh(String),
+    #[error("several meshes exist; pick one with `lattice mesh use NAME` ({0})")]
+    AmbiguousMesh(String),
+    #[error("unknown store `{selector}`{}", candidates_hint(.candidates))]
+    UnknownStore {
+        selector: String,
+        candidates: Vec<String>,
+    },
+    #[error("`{selector}` matches several stores: {}; pick one with --store NAME or `lattice store use NAME`", .candidates.join(", "))]
+    AmbiguousStore {
+        selector: String,
+        candidates: Vec<String>,
+    },
+    #[error("unknown store type `{0}`: use kv, log, chat or a path to a .wasm plugin")]
+    UnknownType(String),
+    #[error("plugin blob {0} is not on this node yet")]
+    MissingBlob(String),
+    #[error("a store named `{0}` already exists in this mesh")]
+    NameTaken(String),
+    #[error("invalid store name `{0}`: {1}")]
+    BadName(String, &'static str),
+    #[error("unknown method `{method}` for `{store}`; valid: {}", .valid.join(", "))]
+    UnknownMethod {
+        store: String,
+        method: String,
+        valid: Vec<String>,
+    },
+    #[error("root store schema: {0}")]
+    RootSchema(String),
+}
+
+fn candidates_hint(c: &[String]) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        format!("; known: {}", c.join(", "))
+    }
+}
+
+impl From<KernelError> for NodeError {
+    fn from(e: KernelError) -> Self {
+        match e {
+            KernelError::Locked { path } => NodeError::Busy(path),
+            other => NodeError::Kernel(other),
+        }
+    }
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$( impl From<$t> for NodeError { fn from(e: $t) -> Self { NodeError::Storage(e.into()) } } )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for NodeError {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        NodeError::Kernel(KernelError::Hook(e.to_string()))
+    }
+}
+
+/// What to run a new store with.
+pub enum StoreType<'a> {
+    /// A shipped plugin: `kv`, `log`, `chat`.
+    Builtin(&'a str),
+    /// A third-party plugin blob.
+    Wasm(&'a [u8]),
+}
+
+/// The result of calling a store method.
+pub struct CallOutcome {
+    /// The logged entry, for commands.
+    pub entry: Option<SignedEntry>,
+    /// The encoded reply message.
+    pub reply: Vec<u8>,
+}
+
+pub struct StoreStatus {
+    pub handle: StoreHandle,
+    pub log: LogStatus,
+    pub state_digest: [u8; 32],
+    pub noops: u64,
+}
+
+pub struct MeshStatus {
+    pub record: MeshRecord,
+    /// (pubkey hex, name, status)
+    pub members: Vec<(String, String, String)>,
+    pub stores: Vec<StoreHandle>,
+}
+
+pub struct Node {
+    data: Arc<DataDir>,
+    kernel: Arc<Kernel>,
+    registry: Arc<Registry>,
+}
+
+impl Node {
+    /// Opens the node in `path` (creating it on first use).
+    pub fn open(path: &Path) -> Result<Node, NodeError> {
+        Self::open_with(path, KernelConfig::default())
+    }
+
+    pub fn open_with(path: &Path, config: KernelConfig) -> Result<Node, NodeError> {
+        let data = Arc::new(DataDir::open(path)?);
+        let identity = Identity::load_or_create(path)?;
+        let runtime = Arc::new(Runtime::new(RuntimeConfig {
+            cache_dir: Some(data.cache_path()),
+            ..RuntimeConfig::default()
+        })?);
+        let registry = Arc::new(Registry::new(runtime, data.clone()));
+        let kernel = Arc::new(Kernel::open(
+            &data.log_path(),
+            identity,
+            config,
+            Arc::new(NodeHook(registry.clone())),
+        )?);
+        registry.set_kernel(&kernel);
+        let node = Node {
+            data,
+            kernel,
+            registry,
+        };
+        for rec in node.read_meshes()? {
+            node.registry.add_mesh(rec)?;
+        }
+        node.registry.refresh(&node.kernel.db().begin_read()?)?;
+        Ok(node)
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.kernel
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn author(&self) -> AuthorId {
+        self.kernel.author()
+    }
+
+    fn read_meshes(&self) -> Result<Vec<MeshRecord>, NodeError> {
+        let tx = self.kernel.db().begin_read()?;
+        let t = match tx.open_table(MESHES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let (k, v) = (k.value(), v.value());
+            let (Some(root), Some(founder)) = (
+                StoreId::from_slice(k),
+                v.get(..32).and_then(AuthorId::from_slice),
+            ) else {
+                return Err(NodeError::RootSchema("corrupt mesh record".into()));
+            };
+            out.push(MeshRecord {
+                root,
+                founder,
+                name: String::from_utf8_lossy(&v[32..]).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        let tx = self.kernel.db().begin_read()?;
+        match tx.open_table(SETTINGS) {
+            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set_setting(&self, key: &str, value: &[u8]) -> Result<(), NodeError> {
+        let tx = self.kernel.db().begin_write()?;
+        tx.open_table(SETTINGS)?.insert(key, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- meshes ----
+
+    /// Creates a mesh: a new root store whose first entry records this node
+    /// as its founding active member.
+    pub fn mesh_create(&self, name: Option<&str>) -> Result<MeshRecord, NodeError> {
+        let existing = self.registry.meshes();
+        let name = match name {
+            Some(n) => n.to_string(),
+            None if existing.is_empty() => "default".to_string(),
+            None => format!("mesh-{}", existing.len() + 1),
+        };
+        if existing.iter().any(|m| m.name == name) {
+            return Err(NodeError::NameTaken(name));
+        }
+        let rec = MeshRecord {
+            root: StoreId::random(),
+            founder: self.author(),
+            name: name.clone(),
+        };
+        self.remember_mesh(&rec)?;
+        let me = self.author().to_hex();
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
+        self.root_batch(
+            &rec.root,
+            vec![
+                (root::node_key(&me, "status"), b"active".to_vec()),
+                (root::node_key(&me, "name"), host.into_bytes()),
+                ("/mesh/name".to_string(), name.into_bytes()),
+            ],
+        )?;
+        if self.setting("mesh")?.is_none() {
+            self.set_setting("mesh", &rec.root.0)?;
+        }
+        Ok(rec)
+    }
+
+    /// Records a mesh locally and starts running its root store.
+    pub fn remember_mesh(&self, rec: &MeshRecord) -> Result<(), NodeError> {
+        let tx = self.kernel.db().begin_write()?;
+        let value = [rec.founder.0.as_slice(), rec.name.as_bytes()].concat();
+        tx.open_table(MESHES)?
+            .insert(rec.root.0.as_slice(), value.as_slice())?;
+        tx.commit()?;
+        self.registry.add_mesh(rec.clone())
+    }
+
+    pub fn meshes(&self) -> Vec<MeshRecord> {
+        self.registry.meshes()
+    }
+
+    fn find_mesh(&self, sel: &str) -> Result<MeshRecord, NodeError> {
+        self.meshes()
+            .into_iter()
+            .find(|m| m.name == sel || m.root.to_uuid() == sel || m.root.to_hex() == sel)
+            .ok_or_else(|| NodeError::UnknownMesh(sel.to_string()))
+    }
+
+    pub fn mesh_use(&self, sel: &str) -> Result<MeshRecord, NodeError> {
+        let m = self.find_mesh(sel)?;
+        self.set_setting("mesh", &m.root.0)?;
+        Ok(m)
+    }
+
+    /// The selected mesh, else the only one.
+    pub fn current_mesh(&self) -> Result<MeshRecord, NodeError> {
+        let meshes = self.meshes();
+        if let Some(id) = self.setting("mesh")?.and_then(|v| StoreId::from_slice(&v)) {
+            if let Some(m) = meshes.iter().find(|m| m.root == id) {
+                return Ok(m.clone());
+            }
+        }
+        match meshes.len() {
+            0 => Err(NodeError::NoMesh),
+            1 => Ok(meshes[0].clone()),
+            _ => Err(NodeError::AmbiguousMesh(
+                meshes
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
+    pub fn mesh_status(&self, sel: Option<&str>) -> Result<MeshStatus, NodeError> {
+        let record = match sel {
+            Some(s) => self.find_mesh(s)?,
+            None => self.current_mesh()?,
+        };
+        let root = self
+            .registry
+            .get(&record.root)
+            .ok_or_else(|| NodeError::UnknownMesh(record.name.clone()))?;
+        let tx = self.kernel.db().begin_read()?;
+        let mut members: Vec<(String, String, String)> = Vec::new();
+        for (key, value) in registry::kv_list(&tx, &record.root, &root.plugin, "/nodes/", u32::MAX)?
+        {
+            let mut parts = key.trim_start_matches("/nodes/").splitn(2, '/');
+            let (Some(pk), Some(field)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if members.last().map(|m| m.0.as_str()) != Some(pk) {
+                members.push((pk.to_string(), String::new(), String::new()));
+            }
+            let m = members.last_mut().expect("pushed above");
+            let v = String::from_utf8_lossy(&value).into_owned();
+            match field {
+                "name" => m.1 = v,
+                "status" => m.2 = v,
+                _ => {}
+            }
+        }
+        let stores = self.stores_of(&record.root);
+        Ok(MeshStatus {
+            record,
+            members,
+            stores,
+        })
+    }
+
+    /// Writes root keys through the kv plugin (prepare, sign, log, apply).
+    pub fn root_batch(
+        &self,
+        root: &StoreId,
+        puts: Vec<(String, Vec<u8>)>,
+    ) -> Result<SignedEntry, NodeError> {
+        let h = self
+            .registry
+            .get(root)
+            .ok_or_else(|| NodeError::UnknownMesh(root.to_uuid()))?;
+        let out = self.call(&h, "Batch", &root::batch(puts))?;
+        Ok(out.entry.expect("Batch is a command"))
+    }
+
+    // ---- stores ----
+
+    /// The non-root stores of a mesh, oldest first.
+    pub fn stores_of(&self, mesh: &StoreId) -> Vec<StoreHandle> {
+        self.registry
+            .stores()
+            .into_iter()
+            .filter(|s| s.mesh == *mesh && !s.is_root())
+            .collect()
+    }
+
+    pub fn store_create(
+        &self,
+        name: Option<&str>,
+        ty: StoreType<'_>,
+    ) -> Result<StoreHandle, NodeError> {
+        let mesh = self.current_mesh()?;
+        let (plugin, kind, mut puts) = match ty {
+            StoreType::Builtin(n) => {
+                if builtin::builtin(n).is_none() {
+                    return Err(NodeError::UnknownType(n.to_string()));
+                }
+                (self.registry.load_kind(n)?, n.to_string(), vec![])
+            }
+            StoreType::Wasm(bytes) => {
+                let plugin = self.registry.runtime().load(bytes)?;
+                let info = plugin.info();
+                let hash = lattice_kernel::EntryId(info.hash).to_hex();
+                self.data.put_blob(&info.hash, bytes)?;
+                let puts = vec![
+                    (
+                        root::plugin_key(&hash, "name"),
+                        info.name.clone().into_bytes(),
+                    ),
+                    (
+                        root::plugin_key(&hash, "version"),
+                        info.version.clone().into_bytes(),
+                    ),
+                    (
+                        root::plugin_key(&hash, "size"),
+                        info.size.to_string().into_bytes(),
+                    ),
+                ];
+                (plugin, hash, puts)
+            }
+        };
+        let type_name = plugin.info().name.clone();
+        let existing = self.stores_of(&mesh.root);
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => {
+                let mut candidate = type_name.clone();
+                let mut i = 2;
+                while existing.iter().any(|s| s.name == candidate) {
+                    candidate = format!("{type_name}-{i}");
+                    i += 1;
+                }
+                candidate
+            }
+        };
+        validate_name(&name)?;
+        if existing.iter().any(|s| s.name == name) {
+            return Err(NodeError::NameTaken(name));
+        }
+        let id = StoreId::random();
+        let uuid = id.to_uuid();
+        let created_at = lattice_kernel::now_ms();
+        let handle = StoreHandle {
+            id,
+            mesh: mesh.root,
+            name: name.clone(),
+            kind: kind.clone(),
+            created_at,
+            plugin,
+        };
+        // Running before declared: the declaration and any entry written
+        // right after it must find the store.
+        self.registry.insert(handle.clone());
+        puts.push((root::store_key(&uuid, "name"), name.clone().into_bytes()));
+        puts.push((root::store_key(&uuid, "type"), kind.into_bytes()));
+        puts.push((
+            root::store_key(&uuid, "created_at"),
+            created_at.to_string().into_bytes(),
+        ));
+        if type_name == "chat" {
+            puts.push((root::channel_key(&name), uuid.into_bytes()));
+        }
+        self.root_batch(&mesh.root, puts)?;
+        Ok(handle)
+    }
+
+    /// Finds the store a command line names. `selector` is a store name,
+    /// uuid, or plugin type; `explicit` is `--store`.
+    pub fn resolve(
+        &self,
+        selector: &str,
+        explicit: Option<&str>,
+    ) -> Result<StoreHandle, NodeError> {
+        let mesh = self.current_mesh()?;
+        let stores = self.stores_of(&mesh.root);
+        let names = || stores.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let by_name = |n: &str| {
+            stores
+                .iter()
+                .find(|s| s.name == n || s.id.to_uuid() == n)
+                .cloned()
+        };
+        if let Some(e) = explicit {
+            return by_name(e).ok_or_else(|| NodeError::UnknownStore {
+                selector: e.to_string(),
+                candidates: names(),
+            });
+        }
+        if let Some(s) = by_name(selector) {
+            return Ok(s);
+        }
+        let of_type: Vec<&StoreHandle> = stores
+            .iter()
+            .filter(|s| s.type_name() == selector)
+            .collect();
+        if of_type.is_empty() {
+            return Err(NodeError::UnknownStore {
+                selector: selector.to_string(),
+                candidates: names(),
+            });
+        }
+        let used = self
+            .setting(&format!("use/{}/{selector}", mesh.root.to_hex()))?
+            .and_then(|v| StoreId::from_slice(&v));
+        if let Some(s) = used.and_then(|u| of_type.iter().find(|s| s.id == u)) {
+            return Ok((*s).clone());
+        }
+        match of_type.as_slice() {
+            [one] => Ok((*one).clone()),
+            many => Err(NodeError::AmbiguousStore {
+                selector: selector.to_string(),
+                candidates: many.iter().map(|s| s.name.clone()).collect(),
+            }),
+        }
+    }
+
+    /// Makes `sel` the store its type name resolves to.
+    pub fn store_use(&self, sel: &str) -> Result<StoreHandle, NodeError> {
+        let s = self.resolve(sel, Some(sel))?;
+        self.set_setting(
+            &format!("use/{}/{}", s.mesh.to_hex(), s.type_name()),
+            &s.id.0,
+        )?;
+        Ok(s)
+    }
+
+    pub fn store_status(&self, h: &StoreHandle) -> Result<StoreStatus, NodeError> {
+        let log = self.kernel.status(&h.id)?;
+        let tx = self.kernel.db().begin_read()?;
+        let state_digest = crate::runtime::state_digest(&tx, &h.id.0)?;
+        let noops = match tx.open_table(NOOPS) {
+            Ok(t) => {
+                let lo = [h.id.0.as_slice(), &[0u8; 32]].concat();
+                let hi = [h.id.0.as_slice(), &[0xffu8; 32]].concat();
+                t.range(lo.as_slice()..=hi.as_slice())?.count() as u64
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(StoreStatus {
+            handle: h.clone(),
+            log,
+            state_digest,
+            noops,
+        })
+    }
+
+    /// The store's entries in commit order, each with its no-op reason if
+    /// the plugin could not apply it.
+    pub fn store_log(
+        &self,
+        h: &StoreHandle,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(SignedEntry, Option<String>)>, NodeError> {
+        let entries = self.kernel.log(&h.id, from, limit)?;
+        let tx = self.kernel.db().begin_read()?;
+        let noops = match tx.open_table(NOOPS) {
+            Ok(t) => Some(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let reason = match &noops {
+                Some(t) => {
+                    let key = [h.id.0.as_slice(), e.id.0.as_slice()].concat();
+                    t.get(key.as_slice())?.map(|v| v.value().to_string())
+                }
+                None => None,
+            };
+            out.push((e, reason));
+        }
+        Ok(out)
+    }
+
+    /// Runs a method: a query answers from a snapshot; a command is
+    /// validated by the plugin's `prepare`, then signed, logged and applied
+    /// in one durable transaction before this returns.
+    pub fn call(
+        &self,
+        h: &StoreHandle,
+        method: &str,
+        req: &[u8],
+    ) -> Result<CallOutcome, NodeError> {
+        let info = h.plugin.info();
+        let Some(m) = info.method(method) else {
+            return Err(NodeError::UnknownMethod {
+                store: h.name.clone(),
+                method: method.to_string(),
+                valid: info.methods.iter().map(|m| m.name.clone()).collect(),
+            });
+        };
+        let tx = self.kernel.db().begin_read()?;
+        if m.is_query {
+            let reply = h.plugin.query(&tx, &h.id.0, method, req)?;
+            return Ok(CallOutcome { entry: None, reply });
+        }
+        let ctx = Context {
+            author: self.author().0.to_vec(),
+            hlc: self.kernel.clock().tick(),
+        };
+        let payload = h.plugin.prepare(&tx, &h.id.0, &ctx, method, req)?;
+        drop(tx);
+        let entry = self.kernel.append(h.id, payload)?;
+        Ok(CallOutcome {
+            entry: Some(entry),
+            reply: Vec::new(),
+        })
+    }
+
+    /// Every entry committed from now on, as it becomes durable.
+    pub fn watch(&self) -> std::sync::mpsc::Receiver<SignedEntry> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.registry.add_watcher(tx);
+        rx
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), NodeError> {
+    let bad = |why| Err(NodeError::BadName(name.to_string(), why));
+    if name.is_empty() || name.len() > 64 {
+        return bad("use 1 to 64 characters");
+    }
+    if name.starts_with('-')
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return bad("use letters, digits, '-', '_' and '.', not starting with '-'");
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return bad("it is a lattice command");
+    }
+    Ok(())
+}
