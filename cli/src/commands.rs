@@ -313,6 +313,10 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 
 fn daemon(dir: &Path) -> Result<ExitCode> {
     let stop = stop_flag()?;
+    let socket = Backend::socket_path(dir);
+    if Client::connect(&socket).is_ok() {
+        bail!("a lattice daemon is already serving {}", socket.display());
+    }
     let node = Arc::new(Node::open(dir).with_context(|| format!("cannot open node in {}", dir.display()))?);
     let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
     eprintln!("lattice daemon: node {} serving {}", node.author(), server.path().display());

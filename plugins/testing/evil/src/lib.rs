@@ -21,24 +21,28 @@ fn spin() -> ! {
     }
 }
 
-/// Grab memory in 1 MiB chunks, writing each so it is really committed.
+/// Grab memory in 4 MiB chunks. Only one byte per chunk is written: memory
+/// grows on allocation, and touching every byte would burn the fuel budget
+/// before the memory limit is reached.
 fn hog(bytes: u64) -> usize {
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut total: u64 = 0;
     while total < bytes {
-        let chunk = vec![0xA5u8; 1 << 20];
-        total += chunk.len() as u64;
+        let mut chunk: Vec<u8> = Vec::with_capacity(4 << 20);
+        chunk.push(0xA5);
+        total += chunk.capacity() as u64;
         held.push(black_box(chunk));
     }
     black_box(held.len())
 }
 
+/// Deep non-tail recursion with small frames: exhausts the wasm stack
+/// (black_box on the result defeats tail-call and accumulator rewrites).
 fn recurse(depth: u64) -> u64 {
-    let pad = black_box([depth; 64]);
     if black_box(depth) == u64::MAX {
-        return pad[0];
+        return depth;
     }
-    recurse(depth + 1).wrapping_add(pad[63])
+    black_box(recurse(depth + 1)).wrapping_mul(3)
 }
 
 impl StateMachine for Evil {

@@ -1,0 +1,181 @@
+//! Runtime benchmarks (run by hand in release: `cargo bench -p lattice-host
+//! --bench runtime`). Targets: apply overhead < 5 µs/op, cached plugin load
+//! < 20 ms, and the committed kv put rate with 1000 puts per durable
+//! transaction.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lattice_host::runtime::{ApplyOutcome, Context, Op, Plugin, Runtime, RuntimeConfig, builtin};
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, Value};
+use redb::{Database, Durability, ReadableDatabase};
+
+const EVIL: &str = env!("LATTICE_TEST_PLUGIN_EVIL_WASM");
+const STORE: [u8; 16] = [1; 16];
+
+fn encode(desc: &prost_reflect::MessageDescriptor, fields: &[(&str, Value)]) -> Vec<u8> {
+    let mut m = DynamicMessage::new(desc.clone());
+    for (k, v) in fields {
+        m.set_field_by_name(k, v.clone());
+    }
+    m.encode_to_vec()
+}
+
+fn op(n: u64, payload: Vec<u8>) -> Op {
+    let mut id = blake3::hash(&n.to_le_bytes()).as_bytes().to_vec();
+    id[0] ^= 1;
+    Op {
+        id,
+        author: vec![1; 32],
+        seq: n + 1,
+        hlc: (1_700_000_000_000u64 << 16) + n,
+        deps: Vec::new(),
+        payload,
+    }
+}
+
+/// kv `Put k{n}` payloads, prepared on an empty store (no heads to supersede).
+fn kv_payloads(p: &Plugin, db: &Database, from: u64, count: u64) -> Vec<Vec<u8>> {
+    let desc = p.info().method("Put").expect("Put").input.clone();
+    let tx = db.begin_read().expect("read");
+    let ctx = Context {
+        author: vec![1; 32],
+        hlc: 1,
+    };
+    (from..from + count)
+        .map(|n| {
+            let req = encode(
+                &desc,
+                &[
+                    ("key", Value::String(format!("key/{n:012}"))),
+                    (
+                        "value",
+                        Value::Bytes(prost::bytes::Bytes::from_static(b"some value bytes")),
+                    ),
+                ],
+            );
+            p.prepare(&tx, &[0xee; 16], &ctx, "Put", &req)
+                .expect("prepare")
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::create(dir.path().join("bench.redb")).expect("db");
+
+    // --- apply overhead, inside one open write transaction.
+    let evil = rt
+        .load(&std::fs::read(EVIL).expect("evil wasm"))
+        .expect("load evil");
+    let kv = rt.load(builtin::KV).expect("load kv");
+    let mut g = c.benchmark_group("apply");
+    g.throughput(Throughput::Elements(1));
+    let evil_put = |n: u64| {
+        encode(
+            &evil.info().op_type,
+            &[
+                ("kind", Value::EnumNumber(0)),
+                ("key", Value::Bytes(n.to_be_bytes().to_vec().into())),
+                (
+                    "value",
+                    Value::Bytes(prost::bytes::Bytes::from_static(b"v")),
+                ),
+            ],
+        )
+    };
+    let mut counter = 0u64;
+    g.bench_function("minimal put (evil)", |b| {
+        b.iter_custom(|iters| {
+            let ops: Vec<Op> = (0..iters)
+                .map(|i| op(counter + i, evil_put(counter + i)))
+                .collect();
+            counter += iters;
+            let mut tx = db.begin_write().expect("write");
+            tx.set_durability(Durability::None).expect("durability");
+            let start = Instant::now();
+            for o in &ops {
+                let out = evil.apply(&tx, &STORE, o).expect("apply");
+                debug_assert!(matches!(out, ApplyOutcome::Applied { .. }));
+                black_box(out);
+            }
+            let t = start.elapsed();
+            tx.commit().expect("commit");
+            t
+        })
+    });
+    let mut counter = 0u64;
+    g.bench_function("kv put", |b| {
+        b.iter_custom(|iters| {
+            let payloads = kv_payloads(&kv, &db, 10_000_000 + counter, iters);
+            let ops: Vec<Op> = payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| op(10_000_000 + counter + i as u64, p))
+                .collect();
+            counter += iters;
+            let mut tx = db.begin_write().expect("write");
+            tx.set_durability(Durability::None).expect("durability");
+            let start = Instant::now();
+            for o in &ops {
+                black_box(kv.apply(&tx, &STORE, o).expect("apply"));
+            }
+            let t = start.elapsed();
+            tx.commit().expect("commit");
+            t
+        })
+    });
+    g.finish();
+
+    // --- plugin load time.
+    let mut g = c.benchmark_group("load");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    let nocache = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    g.bench_function("kv compile (no cache)", |b| {
+        b.iter(|| black_box(nocache.load(builtin::KV).expect("load")))
+    });
+    rt.load(builtin::KV).expect("warm cache");
+    g.bench_function("kv cached artifact", |b| {
+        b.iter(|| black_box(rt.load(builtin::KV).expect("load")))
+    });
+    g.finish();
+
+    // --- committed kv puts through wasm + redb, 1000 per durable commit.
+    let mut g = c.benchmark_group("commit");
+    g.sample_size(10).throughput(Throughput::Elements(1000));
+    let mut counter = 0u64;
+    g.bench_function("kv puts, 1000 per durable tx", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let base = 50_000_000 + counter;
+                let ops: Vec<Op> = kv_payloads(&kv, &db, base, 1000)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| op(base + i as u64, p))
+                    .collect();
+                counter += 1000;
+                let start = Instant::now();
+                let tx = db.begin_write().expect("write");
+                for o in &ops {
+                    black_box(kv.apply(&tx, &STORE, o).expect("apply"));
+                }
+                tx.commit().expect("durable commit");
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,228 @@
+//! Real nodes for the integration tests: a kernel in a temp dir, a real
+//! Iroh endpoint on loopback, and small but real implementations of the
+//! node-side traits (membership table, blob map, one-time invites).
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lattice_kernel::{
+    AuthorId, CommitHook, HookError, Identity, Kernel, KernelConfig, SignedEntry, StoreId,
+};
+use lattice_net::{Announcer, BlobSource, InviteAuthority, JoinGrant, Net, NetConfig, Policy};
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Membership per store.
+#[derive(Default)]
+pub struct Members(Mutex<HashMap<StoreId, HashSet<AuthorId>>>);
+
+impl Members {
+    pub fn allow(&self, store: StoreId, who: &[AuthorId]) {
+        self.0.lock().unwrap().entry(store).or_default().extend(who);
+    }
+}
+
+impl Policy for Members {
+    fn may_sync(&self, store: &StoreId, peer: &AuthorId) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .get(store)
+            .is_some_and(|m| m.contains(peer))
+    }
+    fn stores(&self) -> Vec<StoreId> {
+        self.0.lock().unwrap().keys().copied().collect()
+    }
+}
+
+/// A hook that announces committed entries when enabled.
+pub struct AnnounceHook {
+    pub announcer: Announcer,
+    pub enabled: AtomicBool,
+}
+
+impl CommitHook for AnnounceHook {
+    fn apply(&self, _: &redb::WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
+        Ok(())
+    }
+    fn committed(&self, entries: &[SignedEntry]) {
+        if self.enabled.load(Ordering::SeqCst) {
+            self.announcer.announce(entries);
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Blobs(pub Mutex<HashMap<[u8; 32], Vec<u8>>>);
+impl BlobSource for Blobs {
+    fn blob(&self, hash: [u8; 32]) -> Option<Vec<u8>> {
+        self.0.lock().unwrap().get(&hash).cloned()
+    }
+}
+
+/// One-time invites with expiry, recording the joiner as a member.
+pub struct Invites {
+    pub mesh: StoreId,
+    pub members: Arc<Members>,
+    /// secret → (expires_ms, used)
+    pub table: Mutex<HashMap<[u8; 32], (u64, bool)>>,
+    pub roster: Mutex<Vec<(AuthorId, Vec<SocketAddr>)>>,
+}
+
+impl InviteAuthority for Invites {
+    fn redeem(&self, secret: [u8; 32], joiner: AuthorId) -> Result<JoinGrant, String> {
+        let mut t = self.table.lock().unwrap();
+        let Some((expires, used)) = t.get_mut(&secret) else {
+            return Err("unknown invite".into());
+        };
+        if *used {
+            return Err("invite already used".into());
+        }
+        if *expires != 0 && lattice_kernel::now_ms() > *expires {
+            return Err("invite expired".into());
+        }
+        *used = true;
+        self.members.allow(self.mesh, &[joiner]);
+        Ok(JoinGrant {
+            mesh_id: self.mesh,
+            members: self.roster.lock().unwrap().clone(),
+        })
+    }
+}
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub kernel: Arc<Kernel>,
+    pub net: Net,
+    pub members: Arc<Members>,
+    pub blobs: Arc<Blobs>,
+    pub hook: Arc<AnnounceHook>,
+}
+
+pub fn test_config() -> NetConfig {
+    NetConfig {
+        anti_entropy: None,
+        gossip_rejoin: Duration::from_millis(300),
+        io_timeout: Duration::from_secs(5),
+        ..NetConfig::default()
+    }
+}
+
+impl Node {
+    pub async fn start(config: NetConfig) -> Node {
+        Self::start_with(config, None).await
+    }
+
+    pub async fn start_with(mut config: NetConfig, invites: Option<Arc<Invites>>) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let announcer = Announcer::new();
+        let hook = Arc::new(AnnounceHook {
+            announcer: announcer.clone(),
+            enabled: AtomicBool::new(true),
+        });
+        let kernel = Arc::new(
+            Kernel::open(
+                &dir.path().join("log.redb"),
+                Identity::generate(),
+                KernelConfig {
+                    durable: false,
+                    ..KernelConfig::default()
+                },
+                hook.clone(),
+            )
+            .unwrap(),
+        );
+        config.announcer = Some(announcer);
+        let members = invites
+            .as_ref()
+            .map(|i| Arc::clone(&i.members))
+            .unwrap_or_default();
+        let blobs = Arc::new(Blobs::default());
+        let inv: Arc<dyn InviteAuthority> = match invites {
+            Some(i) => i,
+            None => Arc::new(lattice_net::NoInvites),
+        };
+        let net = Net::spawn(
+            Arc::clone(&kernel),
+            config,
+            members.clone(),
+            blobs.clone(),
+            inv,
+        )
+        .await
+        .unwrap();
+        Node {
+            dir,
+            kernel,
+            net,
+            members,
+            blobs,
+            hook,
+        }
+    }
+
+    /// A node whose commits are not announced on gossip, so only explicit
+    /// syncs move entries (exact counts in sync tests).
+    pub async fn quiet(config: NetConfig) -> Node {
+        let n = Self::start(config).await;
+        n.hook.enabled.store(false, Ordering::SeqCst);
+        n
+    }
+
+    pub fn id(&self) -> AuthorId {
+        self.kernel.author()
+    }
+
+    /// Appends `n` entries with `size`-byte payloads, sharing commits.
+    pub fn write(&self, store: StoreId, n: usize, size: usize) -> Vec<SignedEntry> {
+        let pend: Vec<_> = (0..n)
+            .map(|i| {
+                let mut p = vec![(i % 251) as u8; size.max(8)];
+                p[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                self.kernel.append_async(store, p).unwrap()
+            })
+            .collect();
+        pend.into_iter().map(|p| p.wait().unwrap()).collect()
+    }
+
+    pub fn count(&self, store: &StoreId) -> u64 {
+        self.kernel.status(store).unwrap().entries
+    }
+}
+
+/// Makes every pair of nodes known to each other and members of `store`.
+pub fn mesh(nodes: &[&Node], store: StoreId) {
+    let ids: Vec<_> = nodes.iter().map(|n| n.id()).collect();
+    for n in nodes {
+        n.members.allow(store, &ids);
+        for m in nodes {
+            if m.id() != n.id() {
+                n.net.add_peer(m.id(), m.net.addrs());
+            }
+        }
+    }
+}
+
+/// Polls `f` until it holds or `limit` passes; returns the time it took.
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
