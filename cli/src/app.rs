@@ -35,8 +35,16 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Run a node in the foreground: storage and the local API socket for other commands.
-    Daemon,
+    /// Run a node in the foreground: storage, sync and gossip, and the local API socket.
+    Daemon {
+        /// QUIC listen address (default: the last one used, else 127.0.0.1 on any port).
+        /// Use e.g. 0.0.0.0:7400 to be reachable from other machines.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Seconds between background syncs with every member (anti-entropy).
+        #[arg(long, default_value_t = 30)]
+        sync_interval: u64,
+    },
     /// This node.
     #[command(subcommand)]
     Node(NodeCmd),
@@ -87,6 +95,21 @@ pub enum MeshCmd {
     Use { mesh: String },
     /// Members and stores of a mesh.
     Status { mesh: Option<String> },
+    /// Print a one-time token that lets another node join this mesh (needs the daemon).
+    Invite {
+        /// How long the token stays valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        expires: u64,
+    },
+    /// Join a mesh with a token from `lattice mesh invite` (needs the daemon).
+    Join { token: String },
+    /// Known peers: connected now, last seen, last sync per store.
+    Peers,
+    /// Cut a member off: its new entries are refused by every member.
+    Revoke {
+        /// The member's node id (64 hex digits, see `mesh status`).
+        member: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +140,8 @@ pub enum StoreCmd {
     },
     /// The store's log and state digests (equal on replicas with the same ops).
     Digest { store: Option<String> },
+    /// Sync now with every reachable member (needs the daemon).
+    Sync { store: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]

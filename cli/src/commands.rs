@@ -12,6 +12,7 @@ use clap::CommandFactory;
 use lattice_host::api::client::Client;
 use lattice_host::api::server::Server;
 use lattice_host::api::{Hex, Request, Response, service};
+use lattice_host::node::network::NetOptions;
 use lattice_host::node::{Node, resolve_data_dir};
 
 use crate::app::{Cli, Cmd, Global, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
@@ -120,7 +121,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match cmd {
-        Cmd::Daemon => daemon(&dir),
+        Cmd::Daemon { listen, sync_interval } => daemon(&dir, listen, sync_interval),
         Cmd::Demo => demo(&g),
         Cmd::Bench { posts } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
@@ -154,6 +155,11 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             Request::StoreStatus { store: store.clone() }
         }
         Cmd::Store(StoreCmd::Log { store, from, limit }) => Request::StoreLog { store: store.clone(), from: *from, limit: *limit },
+        Cmd::Mesh(MeshCmd::Invite { expires }) => Request::MeshInvite { expires_secs: *expires },
+        Cmd::Mesh(MeshCmd::Join { token }) => Request::MeshJoin { token: token.clone() },
+        Cmd::Mesh(MeshCmd::Peers) => Request::MeshPeers,
+        Cmd::Mesh(MeshCmd::Revoke { member }) => Request::MeshRevoke { member: member.clone() },
+        Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync { store: store.clone() },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,
         Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect { wasm: Hex(read_wasm(path)?) },
         _ => unreachable!("handled by dispatch"),
@@ -191,7 +197,44 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             println!("{}", mesh.id);
             eprintln!("created mesh `{}`; next: `lattice store create --type chat --name general`", mesh.name);
         }
+        (Cmd::Mesh(MeshCmd::Join { .. }), Response::Mesh { mesh }) => {
+            println!("{}", mesh.id);
+            eprintln!("joined mesh `{}`; `lattice store list` shows its stores", mesh.name);
+        }
         (_, Response::Mesh { mesh }) => println!("{} {}", mesh.id, mesh.name),
+        (_, Response::Invite { token, expires_ms }) => {
+            println!("{token}");
+            let mins = expires_ms.saturating_sub(lattice_kernel_now()) / 60_000;
+            eprintln!("one-time invite, valid for {mins} min: on the other node run `lattice mesh join TOKEN`");
+        }
+        (_, Response::Peers { peers }) => {
+            if peers.is_empty() {
+                eprintln!("no known peers");
+            }
+            for p in peers {
+                let seen = p.last_seen_ms.map(|t| format!("{} s ago", lattice_kernel_now().saturating_sub(t) / 1000)).unwrap_or_else(|| "never".into());
+                println!("{} {:<12} last seen {seen:<10} {}", p.id, if p.connected { "connected" } else { "disconnected" }, p.addrs.join(","));
+                for (store, _, r) in p.syncs {
+                    println!("    {store:<16} {r}");
+                }
+            }
+        }
+        (_, Response::Revoked { member }) => {
+            println!("{member}");
+            eprintln!("revoked: entries {member:.12}… writes from now on are refused by every member that has this");
+        }
+        (_, Response::Synced { results }) => {
+            if results.is_empty() {
+                eprintln!("no reachable members to sync with");
+            }
+            let failed = results.iter().filter(|r| !r.ok).count();
+            for r in &results {
+                println!("{:<16} {:.12}  {} {}", r.store, r.peer, if r.ok { "ok   " } else { "error" }, r.detail);
+            }
+            if failed > 0 {
+                bail!("{failed} of {} syncs failed", results.len());
+            }
+        }
         (_, Response::Meshes { meshes }) => {
             if meshes.is_empty() {
                 eprintln!("no meshes yet: `lattice mesh create`");
@@ -239,6 +282,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             println!("heads         {}", s.heads.iter().map(|h| &h[..16]).collect::<Vec<_>>().join(" "));
             println!("log digest    {}", s.log_digest);
             println!("state digest  {}", s.state_digest);
+            if let Some(sync) = &s.sync {
+                println!("replication   {sync}");
+            }
             if s.noops > 0 {
                 println!("no-op ops     {} (the plugin could not apply them; see `store log`)", s.noops);
             }
@@ -311,7 +357,11 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn daemon(dir: &Path) -> Result<ExitCode> {
+fn lattice_kernel_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn daemon(dir: &Path, listen: Option<std::net::SocketAddr>, sync_interval: u64) -> Result<ExitCode> {
     let stop = stop_flag()?;
     let socket = Backend::socket_path(dir);
     if Client::connect(&socket).is_ok() {
@@ -319,9 +369,40 @@ fn daemon(dir: &Path) -> Result<ExitCode> {
     }
     let node = Arc::new(Node::open(dir).with_context(|| format!("cannot open node in {}", dir.display()))?);
     let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
-    eprintln!("lattice daemon: node {} serving {}", node.author(), server.path().display());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let opts = NetOptions { listen, sync_interval: Duration::from_secs(sync_interval.max(1)) };
+    node.start_network(&rt, opts)?;
+    let addrs = node.network()?.net.addrs();
+    eprintln!(
+        "lattice daemon: node {} serving {}, listening on {}",
+        node.author(),
+        server.path().display(),
+        addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+    );
+    // Housekeeping: stores declared by peers whose plugin we lack, and the
+    // peer address book for the next restart.
+    let n = node.clone();
+    let s = stop.clone();
+    let keeper = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            for _ in 0..20 {
+                if s.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if let Err(e) = n.fetch_missing_blobs() {
+                tracing::warn!(error = %e, "fetching plugin blobs");
+            }
+            if let Err(e) = n.save_peers() {
+                tracing::warn!(error = %e, "saving peers");
+            }
+        }
+    });
     eprintln!("other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it");
     server.serve(stop);
+    let _ = keeper.join();
+    let _ = node.save_peers();
     eprintln!("lattice daemon: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -69,7 +69,11 @@ impl Node {
 
     /// Starts `lattice daemon` and waits until its socket answers.
     pub fn daemon(&self) -> Daemon {
-        let child = self.cmd().arg("daemon").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        self.daemon_with(&[])
+    }
+
+    pub fn daemon_with(&self, extra: &[&str]) -> Daemon {
+        let child = self.cmd().arg("daemon").args(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
@@ -115,4 +119,16 @@ impl Drop for Daemon {
 /// Sends a signal with the `kill` command (no libc dependency needed).
 pub fn unsafe_kill(pid: u32, sig: i32) {
     Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {secs} s waiting for: {what}");
 }

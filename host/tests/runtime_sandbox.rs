@@ -614,3 +614,38 @@ fn tiny_fuel_budget_fails_cleanly() {
         other => panic!("expected describe to run out of fuel, got {other:?}"),
     }
 }
+
+#[test]
+fn exhausted_instance_pool_is_a_host_error_not_a_no_op() {
+    // One instance slot: two plugins cannot both be live.
+    let rt = Runtime::new(RuntimeConfig {
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let p1 = rt.load(&wasm(EVIL)).unwrap();
+    assert!(matches!(
+        rt.load(&wasm(COUNTER)),
+        Err(LoadError::Instantiate(_))
+    ));
+    // Kill p1's instance (freeing the slot) and let p2 take it.
+    let db = db();
+    assert!(query(&db, &p1, &STORE, "WriteInQuery", &[]).is_err());
+    let p2 = rt.load(&wasm(COUNTER)).unwrap();
+    // p1 cannot get an instance: apply must fail the transaction, not turn
+    // the op into a no-op on this replica only.
+    let mut tx = db.db.begin_write().unwrap();
+    tx.set_durability(redb::Durability::None).unwrap();
+    match p1.apply(&tx, &STORE, &evil_op(&p1, 1, PUT, b"k", b"v", 0)) {
+        Err(lattice_host::runtime::StorageError::HostResource(_)) => {}
+        other => panic!("expected HostResource, got {other:?}"),
+    }
+    drop(tx);
+    let err = query(&db, &p1, &STORE, "Get", &[]).unwrap_err();
+    assert!(matches!(err, CallError::Instantiate(_)), "{err:?}");
+    assert!(!err.is_guest_failure());
+    // Once p2 is gone, p1 works again.
+    drop(p2);
+    put(&db, &p1, &STORE, 2, b"k", b"v");
+    assert_eq!(get(&db, &p1, &STORE, b"k").as_deref(), Some(&b"v"[..]));
+}

@@ -12,6 +12,7 @@ use crate::error::{KernelError, ValidationError};
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 
+
 type Bytes = &'static [u8];
 type Def = TableDefinition<'static, Bytes, Bytes>;
 
@@ -50,14 +51,11 @@ pub enum Outcome {
 /// The caller's side of a commit: membership and state changes, run inside
 /// the kernel's write transaction so an entry and its effects land together.
 pub trait CommitHook: Send + Sync + 'static {
-    /// Whether `author` may write to `store`. Sees writes made earlier in the
-    /// same transaction (a membership change applies to the next entry).
-    fn authorize(
-        &self,
-        _txn: &WriteTransaction,
-        _store: StoreId,
-        _author: AuthorId,
-    ) -> Result<bool, HookError> {
+    /// Whether the entry's author may write this entry to its store (the
+    /// whole entry is given so per-author rules can look at the op). Sees
+    /// writes made earlier in the same transaction (a membership change
+    /// applies to the next entry).
+    fn authorize(&self, _txn: &WriteTransaction, _entry: &SignedEntry) -> Result<bool, HookError> {
         Ok(true)
     }
 
@@ -221,8 +219,7 @@ impl<'t> LogTxn<'t> {
         if self.entries.get(e.id.0.as_slice())?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        if !hook
-            .authorize(self.txn, e.store, e.author)
+        if !hook.authorize(self.txn, e)
             .map_err(|h| KernelError::Hook(h.to_string()))?
         {
             return Ok(Outcome::Rejected(ValidationError::Unauthorized(e.author)));

@@ -81,6 +81,13 @@ pub enum Request {
     PluginInspect {
         wasm: Hex,
     },
+    /// A one-time invite token to the current mesh (needs the daemon).
+    MeshInvite { expires_secs: u64 },
+    MeshJoin { token: String },
+    MeshPeers,
+    MeshRevoke { member: String },
+    /// Sync now with every reachable member (all stores when `store` is none).
+    StoreSync { store: Option<String> },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -140,6 +147,27 @@ pub struct StoreStatusView {
     pub log_digest: String,
     pub state_digest: String,
     pub noops: u64,
+    /// e.g. "in sync with 2 of 2 members (last sync 3 s ago)"; none offline.
+    #[serde(default)]
+    pub sync: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PeerView {
+    pub id: String,
+    pub addrs: Vec<String>,
+    pub connected: bool,
+    pub last_seen_ms: Option<u64>,
+    /// (store name, unix ms, "ok: ..." or "error: ...")
+    pub syncs: Vec<(String, u64, String)>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SyncView {
+    pub peer: String,
+    pub store: String,
+    pub ok: bool,
+    pub detail: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -206,6 +234,10 @@ pub enum Response {
     Plugin {
         plugin: PluginView,
     },
+    Invite { token: String, expires_ms: u64 },
+    Peers { peers: Vec<PeerView> },
+    Revoked { member: String },
+    Synced { results: Vec<SyncView> },
 }
 
 impl Response {

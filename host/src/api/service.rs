@@ -168,6 +168,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                     log_digest: s.log.digest.to_hex(),
                     state_digest: hex::encode(s.state_digest),
                     noops: s.noops,
+                    sync: sync_summary(node, &h),
                 },
             }
         }
@@ -248,6 +249,60 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             }
             Response::Plugins { plugins }
         }
+        Request::MeshInvite { expires_secs } => {
+            let (token, expires_ms) = node.invite(std::time::Duration::from_secs(expires_secs))?;
+            Response::Invite { token, expires_ms }
+        }
+        Request::MeshJoin { token } => {
+            let m = node.join(&token)?;
+            Response::Mesh { mesh: mesh_info(node, &m) }
+        }
+        Request::MeshPeers => Response::Peers {
+            peers: node
+                .peers()?
+                .into_iter()
+                .map(|p| PeerView {
+                    id: p.id.to_hex(),
+                    addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                    connected: p.connected,
+                    last_seen_ms: p.last_seen_ms,
+                    syncs: p
+                        .syncs
+                        .iter()
+                        .map(|s| {
+                            let name = node.registry().get(&s.store).map(|h| h.name).unwrap_or_else(|| s.store.to_uuid());
+                            let r = match &s.result {
+                                Ok(st) => format!("ok: sent {} received {}", st.sent, st.received),
+                                Err(e) => format!("error: {e}"),
+                            };
+                            (name, s.at_ms, r)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        },
+        Request::MeshRevoke { member } => Response::Revoked { member: node.revoke(&member)? },
+        Request::StoreSync { store } => {
+            let only = match store {
+                Some(s) => Some(node.resolve(&s, None)?.id),
+                None => None,
+            };
+            let results = node
+                .catch_up()?
+                .into_iter()
+                .filter(|(_, s, _)| only.is_none_or(|o| o == *s))
+                .map(|(p, s, r)| SyncView {
+                    peer: p.to_hex(),
+                    store: node.registry().get(&s).map(|h| h.name).unwrap_or_else(|| s.to_uuid()),
+                    ok: r.is_ok(),
+                    detail: match r {
+                        Ok(st) => format!("sent {} received {} in {} round trips, {} bytes", st.sent, st.received, st.round_trips, st.bytes),
+                        Err(e) => e,
+                    },
+                })
+                .collect();
+            Response::Synced { results }
+        }
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;
             Response::Plugin {
@@ -297,4 +352,29 @@ pub fn watch(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
+}
+
+/// "in sync with N of M members" for a store, from the network's last syncs.
+fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
+    let peers = node.peers().ok()?;
+    let members = node
+        .mesh_status(None)
+        .map(|m| m.members.iter().filter(|(pk, _, st)| st == "active" && *pk != node.author().to_hex()).count())
+        .unwrap_or(0);
+    let mut ok = 0;
+    let mut last = 0u64;
+    for p in &peers {
+        if let Some(s) = p.syncs.iter().find(|s| s.store == h.id) {
+            if s.result.is_ok() {
+                ok += 1;
+            }
+            last = last.max(s.at_ms);
+        }
+    }
+    let ago = if last == 0 {
+        "never synced".to_string()
+    } else {
+        format!("last sync {} s ago", lattice_kernel::now_ms().saturating_sub(last) / 1000)
+    };
+    Some(format!("in sync with {ok} of {members} members ({ago})"))
 }

@@ -4,6 +4,7 @@
 //! plugin apply.
 
 mod datadir;
+pub mod network;
 pub mod registry;
 pub mod root;
 
@@ -88,6 +89,14 @@ pub enum NodeError {
     },
     #[error("root store schema: {0}")]
     RootSchema(String),
+    #[error("network: {0}")]
+    Net(String),
+    #[error("this needs the network: start `lattice daemon` first")]
+    Offline,
+    #[error("only the mesh founder ({1}) can {0}")]
+    NotFounder(String, String),
+    #[error("{0}")]
+    Invite(&'static str),
 }
 
 fn candidates_hint(c: &[String]) -> String {
@@ -157,6 +166,7 @@ pub struct Node {
     data: Arc<DataDir>,
     kernel: Arc<Kernel>,
     registry: Arc<Registry>,
+    network: std::sync::OnceLock<network::Network>,
 }
 
 impl Node {
@@ -184,6 +194,7 @@ impl Node {
             data,
             kernel,
             registry,
+            network: std::sync::OnceLock::new(),
         };
         for rec in node.read_meshes()? {
             node.registry.add_mesh(rec)?;

@@ -60,6 +60,8 @@ struct Inner {
     members: HashMap<(StoreId, AuthorId), bool>,
     /// A root store changed since the last refresh.
     dirty: bool,
+    /// Plugin blobs that declared stores need and this node lacks.
+    missing: std::collections::BTreeSet<[u8; 32]>,
 }
 
 /// Live events for watchers: every committed entry, after it is durable.
@@ -128,6 +130,11 @@ impl Registry {
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+
+    /// Hashes of plugin blobs that declared stores are waiting for.
+    pub fn missing_blobs(&self) -> Vec<[u8; 32]> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).missing.iter().copied().collect()
     }
 
     pub fn add_watcher(&self, tx: std::sync::mpsc::Sender<SignedEntry>) {
@@ -206,6 +213,7 @@ impl Registry {
             }
         }
         let mut fresh = Vec::new();
+        let mut missing = std::collections::BTreeSet::new();
         for (mesh, uuid, fields) in found {
             let Some(id) = StoreId::from_uuid(&uuid) else {
                 continue;
@@ -235,9 +243,12 @@ impl Registry {
                     created_at,
                     plugin,
                 }),
-                Err(e) => {
-                    tracing::info!(store = %uuid, error = %e, "store declared but not opened yet")
+                Err(NodeError::MissingBlob(h)) => {
+                    if let Some(hash) = lattice_kernel::EntryId::from_hex(&h) {
+                        missing.insert(hash.0);
+                    }
                 }
+                Err(e) => tracing::warn!(store = %uuid, error = %e, "store declared but cannot be opened"),
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -245,16 +256,37 @@ impl Registry {
             inner.stores.insert(h.id, h);
         }
         inner.dirty = false;
+        inner.missing = missing;
         Ok(())
     }
 
-    fn kernel(&self) -> Option<Arc<Kernel>> {
+    pub(crate) fn kernel(&self) -> Option<Arc<Kernel>> {
         self.kernel.get().and_then(Weak::upgrade)
     }
 
-    fn is_member(
+    /// Per-author rules for the root store: membership (`/nodes/*/status`)
+    /// and the mesh's own keys are the founder's to write; any member may
+    /// declare stores, plugins and channels and set its own `/nodes/{self}/name`.
+    fn root_write_allowed(&self, mesh: StoreId, e: &SignedEntry) -> bool {
+        let founder = match self.inner.read().unwrap_or_else(|e| e.into_inner()).meshes.get(&mesh) {
+            Some(rec) => rec.founder,
+            None => return false,
+        };
+        if e.author == founder {
+            return true;
+        }
+        let Ok(op) = root::KvOp::decode(e.payload.as_slice()) else { return false };
+        let own_name = root::node_key(&e.author.to_hex(), "name");
+        op.writes.iter().all(|w| {
+            w.key.starts_with("/stores/") || w.key.starts_with("/plugins/") || w.key.starts_with("/channels/") || w.key == own_name
+        })
+    }
+
+    /// Whether `author` is an active member of `mesh` (cached until the
+    /// next root entry applies).
+    pub(crate) fn is_member(
         &self,
-        txn: &WriteTransaction,
+        txn: &impl ReadState,
         mesh: StoreId,
         author: AuthorId,
     ) -> Result<bool, NodeError> {
@@ -385,23 +417,24 @@ pub(crate) fn kv_list(
 pub struct NodeHook(pub Arc<Registry>);
 
 impl CommitHook for NodeHook {
-    fn authorize(
-        &self,
-        txn: &WriteTransaction,
-        store: StoreId,
-        author: AuthorId,
-    ) -> Result<bool, HookError> {
+    fn authorize(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<bool, HookError> {
         let reg = &self.0;
-        let mut handle = reg.get(&store);
+        let mut handle = reg.get(&e.store);
         if handle.is_none() && reg.inner.read().unwrap_or_else(|e| e.into_inner()).dirty {
             reg.refresh(txn)?;
-            handle = reg.get(&store);
+            handle = reg.get(&e.store);
         }
         let Some(h) = handle else {
-            tracing::debug!(store = %store.to_uuid(), "entry for a store this node does not run");
+            tracing::debug!(store = %e.store.to_uuid(), "entry for a store this node does not run");
             return Ok(false);
         };
-        Ok(reg.is_member(txn, h.mesh, author)?)
+        if !reg.is_member(txn, h.mesh, e.author)? {
+            return Ok(false);
+        }
+        if h.is_root() {
+            return Ok(reg.root_write_allowed(h.mesh, e));
+        }
+        Ok(true)
     }
 
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {

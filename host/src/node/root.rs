@@ -98,3 +98,20 @@ pub fn batch(puts: Vec<(String, Vec<u8>)>) -> Vec<u8> {
     }
     .encode_to_vec()
 }
+
+/// The kv plugin's op (`KvOp`): what a root entry writes.
+#[derive(Clone, PartialEq, Message)]
+pub struct KvOp {
+    #[prost(message, repeated, tag = "1")]
+    pub writes: Vec<Write>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Write {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+    #[prost(bool, tag = "3")]
+    pub delete: bool,
+}

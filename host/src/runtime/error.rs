@@ -99,6 +99,7 @@ pub enum CallError {
     ReplyTooLarge { size: usize, max: usize },
     #[error("plugin trapped: {0}")]
     Trap(String),
+    /// The host could not make an instance (e.g. its pool is exhausted).
     #[error("plugin could not be instantiated: {0}")]
     Instantiate(String),
     /// Any other failure of the guest (the call returned `Err` without a
@@ -122,6 +123,7 @@ impl CallError {
                 | CallError::NotACommand(_)
                 | CallError::NotAQuery(_)
                 | CallError::RequestTooLarge { .. }
+                | CallError::Instantiate(_)
                 | CallError::Storage(_)
         )
     }
@@ -135,6 +137,11 @@ pub enum StorageError {
     Table(#[from] redb::TableError),
     #[error("redb storage error: {0}")]
     Storage(#[from] redb::StorageError),
+    /// The host could not run the plugin (e.g. its instance pool is
+    /// exhausted). Not the plugin's fault and not deterministic, so the op
+    /// must not become a no-op: abort the transaction and retry later.
+    #[error("host could not run the plugin: {0}")]
+    HostResource(String),
     #[error("stored value in `{table}` is corrupt: {reason}")]
     Corrupt { table: &'static str, reason: String },
 }

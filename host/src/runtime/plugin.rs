@@ -143,10 +143,12 @@ struct Live {
     guest: Guest,
 }
 
-/// Why a call failed: the plugin (a [`CallError`]) or the host's storage.
+/// Why a call failed: the plugin (a [`CallError`]), the host's storage, or
+/// the host's resources (no instance could be made).
 pub(crate) enum Failure {
     Call(CallError),
     Storage(redb::StorageError),
+    Host(String),
 }
 
 impl From<Failure> for CallError {
@@ -154,6 +156,7 @@ impl From<Failure> for CallError {
         match f {
             Failure::Call(e) => e,
             Failure::Storage(e) => CallError::Storage(e.to_string()),
+            Failure::Host(m) => CallError::Instantiate(m),
         }
     }
 }
@@ -199,19 +202,25 @@ struct Instances {
 }
 
 impl Instances {
-    fn instantiate(&self) -> Result<Live, CallError> {
+    /// A fresh instance. A failure the plugin caused (a trap or a limit in
+    /// its initialization) is a [`Failure::Call`]; anything else (the
+    /// instance pool is exhausted, the host is out of memory) is a
+    /// [`Failure::Host`]: not deterministic, so it must never turn an op into
+    /// a no-op on one replica only.
+    fn instantiate(&self) -> Result<Live, Failure> {
         let mut store = Store::new(&self.engine, HostState::new(self.config.clone()));
         store.limiter(|s| s);
         let budget = self.config.fuel_call;
         store.data_mut().begin(Mode::ReadOnly, budget);
         store
             .set_fuel(budget)
-            .map_err(|e| CallError::Instantiate(e.to_string()))?;
+            .map_err(|e| Failure::Host(e.to_string()))?;
         match self.pre.instantiate(&mut store) {
             Ok(guest) => Ok(Live { store, guest }),
             Err(e) => Err(match store.data_mut().violation.take() {
-                Some(v) => v,
-                None => CallError::Instantiate(format!("{e:#}")),
+                Some(v) => Failure::Call(v),
+                None if e.downcast_ref::<Trap>().is_some() => Failure::Call(classify(&e, budget)),
+                None => Failure::Host(format!("{e:#}")),
             }),
         }
     }
@@ -236,11 +245,11 @@ impl Instances {
         // left half-used in the slot.
         let mut live = match slot.take() {
             Some(l) => l,
-            None => self.instantiate().map_err(Failure::Call)?,
+            None => self.instantiate()?,
         };
         live.store.data_mut().begin(mode, budget);
         if let Err(e) = live.store.set_fuel(budget) {
-            return Err(Failure::Call(CallError::Guest(e.to_string())));
+            return Err(Failure::Host(e.to_string()));
         }
         // SAFETY: `source` outlives this function, and the slot is cleared
         // below before returning (and `live` is dropped if `f` unwinds).
@@ -315,7 +324,7 @@ impl Plugin {
                 g.describe(s)
             })
             .map_err(|f| match f {
-                Failure::Call(CallError::Instantiate(m)) => LoadError::Instantiate(m),
+                Failure::Host(m) => LoadError::Instantiate(m),
                 other => LoadError::Describe(other.into()),
             })?;
         let info = validate_info(raw, api_version, hash, size)?;
@@ -459,6 +468,7 @@ impl Plugin {
                 Ok(ApplyOutcome::Applied { writes })
             }
             Err(Failure::Storage(e)) => Err(StorageError::Storage(e)),
+            Err(Failure::Host(m)) => Err(StorageError::HostResource(m)),
             Err(Failure::Call(reason)) => {
                 tracing::warn!(
                     plugin = %self.info.name,

@@ -85,13 +85,8 @@ pub struct RecordingHook {
 pub const TEST_STATE: TableDefinition<&[u8], u64> = TableDefinition::new("test_state");
 
 impl CommitHook for RecordingHook {
-    fn authorize(
-        &self,
-        _: &WriteTransaction,
-        _: StoreId,
-        author: AuthorId,
-    ) -> Result<bool, HookError> {
-        Ok(!self.refuse.lock().unwrap().contains(&author))
+    fn authorize(&self, _: &WriteTransaction, e: &SignedEntry) -> Result<bool, HookError> {
+        Ok(!self.refuse.lock().unwrap().contains(&e.author))
     }
 
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {

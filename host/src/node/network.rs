@@ -1,0 +1,293 @@
+//! The node on the network: the membership policy, blob source and invite
+//! authority `lattice-net` asks of us, and the node-level operations built
+//! on them (invite, join, revoke, peers, sync). The daemon owns the tokio
+//! runtime; API worker threads block on it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use lattice_kernel::{AuthorId, StoreId, now_ms};
+use lattice_net::{Announcer, BlobSource, Invite, InviteAuthority, JoinGrant, Net, NetConfig, PeerInfo, Policy, SyncStats};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{DataDir, MeshRecord, Node, NodeError, Registry, root};
+
+/// blake3(secret) → mesh(16) ‖ expires_ms(8) ‖ used(1).
+const INVITES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("host_invites");
+/// peer id → comma-separated socket addresses (redialed after a restart).
+const PEERS: TableDefinition<&[u8], &str> = TableDefinition::new("host_peers");
+
+/// The network half of a running node.
+pub struct Network {
+    pub net: Net,
+    pub rt: tokio::runtime::Handle,
+}
+
+struct NodePolicy(Arc<Registry>);
+
+impl Policy for NodePolicy {
+    fn may_sync(&self, store: &StoreId, peer: &AuthorId) -> bool {
+        let Some(h) = self.0.get(store) else { return false };
+        let Some(k) = self.0.kernel() else { return false };
+        let Ok(tx) = k.db().begin_read() else { return false };
+        self.0.is_member(&tx, h.mesh, *peer).unwrap_or(false)
+    }
+
+    fn stores(&self) -> Vec<StoreId> {
+        self.0.stores().into_iter().map(|s| s.id).collect()
+    }
+}
+
+struct NodeBlobs(Arc<DataDir>);
+
+impl BlobSource for NodeBlobs {
+    fn blob(&self, hash: [u8; 32]) -> Option<Vec<u8>> {
+        self.0.get_blob(&hash).ok().flatten()
+    }
+}
+
+struct NodeInvites(Weak<Node>);
+
+impl InviteAuthority for NodeInvites {
+    fn redeem(&self, secret: [u8; 32], joiner: AuthorId) -> Result<JoinGrant, String> {
+        let node = self.0.upgrade().ok_or("node shutting down")?;
+        node.redeem(secret, joiner).map_err(|e| e.to_string())
+    }
+}
+
+/// How the daemon's network is set up.
+#[derive(Clone, Debug)]
+pub struct NetOptions {
+    /// Bind address; `None` reuses the last one (same port across restarts,
+    /// so peers' saved addresses stay valid), else loopback on any port.
+    pub listen: Option<SocketAddr>,
+    /// Anti-entropy period.
+    pub sync_interval: Duration,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions { listen: None, sync_interval: Duration::from_secs(30) }
+    }
+}
+
+impl Node {
+    /// Starts networking for this node on `rt` (the daemon's runtime).
+    pub fn start_network(self: &Arc<Node>, rt: &tokio::runtime::Runtime, opts: NetOptions) -> Result<(), NodeError> {
+        let announcer = Announcer::new();
+        let a = announcer.clone();
+        self.registry.add_listener(Box::new(move |entries| a.announce(entries)));
+        let saved = self.setting("listen")?.and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok());
+        let bind_addr = opts.listen.or(saved).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let config = NetConfig {
+            bind_addr,
+            anti_entropy: Some(opts.sync_interval),
+            announcer: Some(announcer),
+            ..NetConfig::default()
+        };
+        let net = rt
+            .block_on(Net::spawn(
+                self.kernel.clone(),
+                config,
+                Arc::new(NodePolicy(self.registry.clone())),
+                Arc::new(NodeBlobs(self.data.clone())),
+                Arc::new(NodeInvites(Arc::downgrade(self))),
+            ))
+            .map_err(|e| NodeError::Net(e.to_string()))?;
+        if let Some(addr) = net.addrs().first() {
+            self.set_setting("listen", addr.to_string().as_bytes())?;
+        }
+        for (id, addrs) in self.saved_peers()? {
+            net.add_peer(id, addrs);
+        }
+        let _ = self.network.set(Network { net, rt: rt.handle().clone() });
+        Ok(())
+    }
+
+    pub fn network(&self) -> Result<&Network, NodeError> {
+        self.network.get().ok_or(NodeError::Offline)
+    }
+
+    fn saved_peers(&self) -> Result<Vec<(AuthorId, Vec<SocketAddr>)>, NodeError> {
+        let tx = self.kernel.db().begin_read()?;
+        let t = match tx.open_table(PEERS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            if let Some(id) = AuthorId::from_slice(k.value()) {
+                out.push((id, v.value().split(',').filter_map(|a| a.parse().ok()).collect()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remembers the addresses of every known peer (called periodically and
+    /// after a join), so a restarted daemon can redial them.
+    pub fn save_peers(&self) -> Result<(), NodeError> {
+        let Ok(n) = self.network() else { return Ok(()) };
+        let peers = n.net.peers();
+        let tx = self.kernel.db().begin_write()?;
+        {
+            let mut t = tx.open_table(PEERS)?;
+            for p in peers.iter().filter(|p| !p.addrs.is_empty()) {
+                let addrs: Vec<String> = p.addrs.iter().map(|a| a.to_string()).collect();
+                t.insert(p.id.0.as_slice(), addrs.join(",").as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn require_founder(&self, mesh: &MeshRecord, what: &str) -> Result<(), NodeError> {
+        if mesh.founder != self.author() {
+            return Err(NodeError::NotFounder(what.to_string(), mesh.founder.to_hex()));
+        }
+        Ok(())
+    }
+
+    /// A one-time invite token for the current mesh.
+    pub fn invite(&self, ttl: Duration) -> Result<(String, u64), NodeError> {
+        let mesh = self.current_mesh()?;
+        self.require_founder(&mesh, "invite")?;
+        let n = self.network()?;
+        let secret = Invite::new_secret();
+        let expires_ms = now_ms() + ttl.as_millis() as u64;
+        let tx = self.kernel.db().begin_write()?;
+        let value = [mesh.root.0.as_slice(), &expires_ms.to_be_bytes(), &[0u8]].concat();
+        tx.open_table(INVITES)?.insert(blake3::hash(&secret).as_bytes().as_slice(), value.as_slice())?;
+        tx.commit()?;
+        Ok((n.net.invite(mesh.root, secret, expires_ms).to_text(), expires_ms))
+    }
+
+    /// The inviter's side of a join: one-time, unexpired secret → the joiner
+    /// becomes an active member (a root entry by the founder).
+    fn redeem(&self, secret: [u8; 32], joiner: AuthorId) -> Result<JoinGrant, NodeError> {
+        let key = *blake3::hash(&secret).as_bytes();
+        let tx = self.kernel.db().begin_write()?;
+        let mesh = {
+            let mut t = tx.open_table(INVITES)?;
+            let rec = t.get(key.as_slice())?.map(|v| v.value().to_vec()).ok_or(NodeError::Invite("unknown invite"))?;
+            if rec.len() != 25 {
+                return Err(NodeError::Invite("unknown invite"));
+            }
+            if rec[24] != 0 {
+                return Err(NodeError::Invite("invite already used"));
+            }
+            let expires = u64::from_be_bytes(rec[16..24].try_into().expect("8"));
+            if expires != 0 && now_ms() > expires {
+                return Err(NodeError::Invite("invite expired"));
+            }
+            let mut used = rec.clone();
+            used[24] = 1;
+            t.insert(key.as_slice(), used.as_slice())?;
+            StoreId::from_slice(&rec[..16]).expect("16")
+        };
+        tx.commit()?;
+        self.root_batch(&mesh, vec![(root::node_key(&joiner.to_hex(), "status"), b"active".to_vec())])?;
+        let n = self.network()?;
+        let mut members: Vec<(AuthorId, Vec<SocketAddr>)> = vec![n.net.addr()];
+        members.extend(n.net.peers().into_iter().filter(|p| p.id != joiner).map(|p| (p.id, p.addrs)));
+        Ok(JoinGrant { mesh_id: mesh, members })
+    }
+
+    /// Joins a mesh with an invite token: redeem it, sync the root store,
+    /// open every declared store (fetching plugin blobs), sync them all.
+    pub fn join(&self, token: &str) -> Result<MeshRecord, NodeError> {
+        let invite: Invite = token.trim().parse().map_err(|e: lattice_net::InviteParseError| NodeError::Net(format!("bad invite token: {e}")))?;
+        if self.meshes().iter().any(|m| m.root == invite.mesh_id) {
+            return Err(NodeError::Net("this node is already in that mesh".into()));
+        }
+        let n = self.network()?;
+        let grant = n.rt.block_on(n.net.join(&invite)).map_err(|e| NodeError::Net(e.to_string()))?;
+        let name = {
+            let taken: Vec<String> = self.meshes().into_iter().map(|m| m.name).collect();
+            let base = if taken.iter().any(|t| t == "default") { format!("mesh-{}", &grant.mesh_id.to_hex()[..6]) } else { "default".into() };
+            base
+        };
+        let rec = MeshRecord { root: grant.mesh_id, founder: invite.inviter, name };
+        self.remember_mesh(&rec)?;
+        for (id, addrs) in &grant.members {
+            if *id != self.author() {
+                n.net.add_peer(*id, addrs.clone());
+            }
+        }
+        n.rt.block_on(n.net.sync_store(invite.inviter, rec.root)).map_err(|e| NodeError::Net(e.to_string()))?;
+        self.catch_up()?;
+        if self.setting("mesh")?.is_none() || self.meshes().len() == 1 {
+            self.set_setting("mesh", &rec.root.0)?;
+        }
+        self.save_peers()?;
+        Ok(rec)
+    }
+
+    /// Opens newly declared stores (fetching missing plugin blobs from
+    /// peers, verified by hash and by the runtime's checks) and syncs every
+    /// store with every peer. Safe to call any time.
+    pub fn catch_up(&self) -> Result<Vec<(AuthorId, StoreId, Result<SyncStats, String>)>, NodeError> {
+        self.fetch_missing_blobs()?;
+        let n = self.network()?;
+        let mut results = Vec::new();
+        // Twice: a synced root store may declare stores the first round missed.
+        for _ in 0..2 {
+            results = n.rt.block_on(n.net.sync_all()).into_iter().map(|(p, s, r)| (p, s, r.map_err(|e| e.to_string()))).collect();
+            let before = self.registry.stores().len();
+            self.registry.refresh(&self.kernel.db().begin_read()?)?;
+            self.fetch_missing_blobs()?;
+            if self.registry.stores().len() == before {
+                break;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Fetches plugin blobs that declared stores need and this node lacks.
+    pub fn fetch_missing_blobs(&self) -> Result<usize, NodeError> {
+        self.registry.refresh(&self.kernel.db().begin_read()?)?;
+        let missing = self.registry.missing_blobs();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let n = self.network()?;
+        let mut got = 0;
+        for hash in missing {
+            for peer in n.net.peers() {
+                match n.rt.block_on(n.net.fetch_blob(peer.id, hash)) {
+                    Ok(bytes) => {
+                        // Validate before storing: imports, limits, describe.
+                        self.registry.runtime().load(&bytes)?;
+                        self.data.put_blob(&hash, &bytes)?;
+                        got += 1;
+                        break;
+                    }
+                    Err(e) => tracing::debug!(peer = %peer.id, error = %e, "blob fetch failed; trying the next peer"),
+                }
+            }
+        }
+        if got > 0 {
+            self.registry.refresh(&self.kernel.db().begin_read()?)?;
+        }
+        Ok(got)
+    }
+
+    /// Cuts a member off: its new entries are refused everywhere the
+    /// revocation has reached, and it is served nothing.
+    pub fn revoke(&self, member: &str) -> Result<String, NodeError> {
+        let mesh = self.current_mesh()?;
+        self.require_founder(&mesh, "revoke")?;
+        let id = AuthorId::from_hex(member).ok_or_else(|| NodeError::Net(format!("`{member}` is not a 64-hex-digit node id")))?;
+        if id == self.author() {
+            return Err(NodeError::Net("the founder cannot revoke itself".into()));
+        }
+        self.root_batch(&mesh.root, vec![(root::node_key(&id.to_hex(), "status"), b"revoked".to_vec())])?;
+        Ok(id.to_hex())
+    }
+
+    pub fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        Ok(self.network()?.net.peers())
+    }
+}
