@@ -121,9 +121,9 @@ fn main() {
     }
 }
 
-/// Fail early with one clear line if the wasm target is not installed
-/// (RUSTUP_AUTO_INSTALL is off on our machines, so nothing installs it
-/// implicitly).
+/// Make sure the wasm target is installed: RUSTUP_AUTO_INSTALL is off on
+/// our machines, so nothing installs it implicitly. Try `rustup target add`
+/// once; if that is impossible, fail with one clear line saying what to run.
 fn check_target_installed() -> Result<(), String> {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = Command::new(rustc)
@@ -137,8 +137,14 @@ fn check_target_installed() -> Result<(), String> {
     }
     // A fresh machine: install the target ourselves (RUSTUP_AUTO_INSTALL is
     // off here, so nothing else will), then check again.
-    println!("cargo::warning=installing the {TARGET} target (rustup target add {TARGET}) to build the shipped plugins");
-    let installed = Command::new("rustup").args(["target", "add", TARGET]).status().map(|s| s.success()).unwrap_or(false);
+    println!(
+        "cargo::warning=installing the {TARGET} target (rustup target add {TARGET}) to build the shipped plugins"
+    );
+    let installed = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if installed && lib.is_dir() {
         Ok(())
     } else {

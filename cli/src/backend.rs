@@ -20,12 +20,9 @@ impl Backend {
         if let Ok(c) = Client::connect(&socket) {
             return Ok(Backend::Daemon(c));
         }
-        let node = Node::open(data_dir).with_context(|| format!("cannot open node in {}", data_dir.display()))?;
+        let node = Node::open(data_dir)
+            .with_context(|| format!("cannot open node in {}", data_dir.display()))?;
         Ok(Backend::Local(Box::new(node)))
-    }
-
-    pub fn is_daemon(&self) -> bool {
-        matches!(self, Backend::Daemon(_))
     }
 
     /// One request; an error response becomes an `Err` with its message.

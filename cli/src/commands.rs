@@ -44,29 +44,48 @@ pub fn prescan_globals(args: &[String]) -> Global {
 }
 
 /// Prints a clap error as one line (help and version print in full).
-pub fn clap_error(e: clap::Error, cmd: Option<&clap::Command>, rest: &[String]) -> Result<ExitCode> {
+pub fn clap_error(
+    e: clap::Error,
+    cmd: Option<&clap::Command>,
+    rest: &[String],
+) -> Result<ExitCode> {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
-            return Ok(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
+            return Ok(
+                if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            );
         }
         _ => {}
     }
     let rendered = e.render().to_string();
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
-    let mut msg = lines.next().unwrap_or("error: invalid command line").trim().to_string();
-    if let Some(tip) = rendered.lines().find(|l| l.trim_start().starts_with("tip:")) {
+    let mut msg = lines
+        .next()
+        .unwrap_or("error: invalid command line")
+        .trim()
+        .to_string();
+    if let Some(tip) = rendered
+        .lines()
+        .find(|l| l.trim_start().starts_with("tip:"))
+    {
         msg.push_str(&format!(" ({})", tip.trim()));
     }
     if let Some(cmd) = cmd {
         match e.kind() {
             ErrorKind::InvalidSubcommand | ErrorKind::MissingSubcommand => {
-                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).filter(|n| *n != "help").collect();
+                let names: Vec<&str> = cmd
+                    .get_subcommands()
+                    .map(|s| s.get_name())
+                    .filter(|n| *n != "help")
+                    .collect();
                 msg.push_str(&format!("; valid methods: {}", names.join(", ")));
             }
             ErrorKind::UnknownArgument => {
@@ -74,9 +93,19 @@ pub fn clap_error(e: clap::Error, cmd: Option<&clap::Command>, rest: &[String]) 
                     let flags: Vec<String> = sub
                         .get_arguments()
                         .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
-                        .filter(|l| !["--help", "--store", "--json", "--data-dir", "--verbose"].contains(&l.as_str()))
+                        .filter(|l| {
+                            !["--help", "--store", "--json", "--data-dir", "--verbose"]
+                                .contains(&l.as_str())
+                        })
                         .collect();
-                    msg.push_str(&format!("; valid flags: {}", if flags.is_empty() { "(none)".into() } else { flags.join(" ") }));
+                    msg.push_str(&format!(
+                        "; valid flags: {}",
+                        if flags.is_empty() {
+                            "(none)".into()
+                        } else {
+                            flags.join(" ")
+                        }
+                    ));
                 }
             }
             _ => {}
@@ -86,9 +115,23 @@ pub fn clap_error(e: clap::Error, cmd: Option<&clap::Command>, rest: &[String]) 
     Ok(ExitCode::from(1))
 }
 
+/// Words on the command line that are not flags (nor `--data-dir`'s value).
+fn positional_words(args: &[String]) -> usize {
+    let mut n = 0;
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--data-dir" {
+            it.next();
+        } else if !a.starts_with('-') {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Top-level clap errors; top-level help also lists plugin commands.
 pub fn clap_exit(e: clap::Error, args: &[String]) -> Result<ExitCode> {
-    if e.kind() == clap::error::ErrorKind::DisplayHelp && args.iter().skip(1).all(|a| a.starts_with('-')) {
+    if e.kind() == clap::error::ErrorKind::DisplayHelp && positional_words(args) == 0 {
         print_help_with_plugins(&prescan_globals(args));
         return Ok(ExitCode::SUCCESS);
     }
@@ -121,7 +164,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match cmd {
-        Cmd::Daemon { listen, sync_interval } => daemon(&dir, listen, sync_interval),
+        Cmd::Daemon {
+            listen,
+            sync_interval,
+        } => daemon(&dir, listen, sync_interval),
         Cmd::Demo => demo(&g),
         Cmd::Bench { posts } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
@@ -150,27 +196,52 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         Cmd::Mesh(MeshCmd::Status { mesh }) => Request::MeshStatus { mesh: mesh.clone() },
         Cmd::Store(StoreCmd::Create { name, kind }) => store_create_request(name.clone(), kind)?,
         Cmd::Store(StoreCmd::List) => Request::StoreList,
-        Cmd::Store(StoreCmd::Use { store }) => Request::StoreUse { store: store.clone() },
+        Cmd::Store(StoreCmd::Use { store }) => Request::StoreUse {
+            store: store.clone(),
+        },
         Cmd::Store(StoreCmd::Status { store }) | Cmd::Store(StoreCmd::Digest { store }) => {
-            Request::StoreStatus { store: store.clone() }
+            Request::StoreStatus {
+                store: store.clone(),
+            }
         }
-        Cmd::Store(StoreCmd::Log { store, from, limit }) => Request::StoreLog { store: store.clone(), from: *from, limit: *limit },
-        Cmd::Mesh(MeshCmd::Invite { expires }) => Request::MeshInvite { expires_secs: *expires },
-        Cmd::Mesh(MeshCmd::Join { token }) => Request::MeshJoin { token: token.clone() },
+        Cmd::Store(StoreCmd::Log { store, from, limit }) => Request::StoreLog {
+            store: store.clone(),
+            from: *from,
+            limit: *limit,
+        },
+        Cmd::Mesh(MeshCmd::Invite { expires }) => Request::MeshInvite {
+            expires_secs: *expires,
+        },
+        Cmd::Mesh(MeshCmd::Join { token }) => Request::MeshJoin {
+            token: token.clone(),
+        },
         Cmd::Mesh(MeshCmd::Peers) => Request::MeshPeers,
-        Cmd::Mesh(MeshCmd::Revoke { member }) => Request::MeshRevoke { member: member.clone() },
-        Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync { store: store.clone() },
+        Cmd::Mesh(MeshCmd::Revoke { member }) => Request::MeshRevoke {
+            member: member.clone(),
+        },
+        Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync {
+            store: store.clone(),
+        },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,
-        Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect { wasm: Hex(read_wasm(path)?) },
+        Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect {
+            wasm: Hex(read_wasm(path)?),
+        },
         _ => unreachable!("handled by dispatch"),
     };
     let resp = b.call(req)?;
     if json {
-        if let (Cmd::Store(StoreCmd::Log { .. }), Response::Log { store, entries }) = (&cmd, &resp) {
+        if let (Cmd::Store(StoreCmd::Log { .. }), Response::Log { store, entries }) = (&cmd, &resp)
+        {
             let cat = Catalog::fetch(b)?;
-            let schema = cat.plugin_by_hash(&store.plugin_hash).map(Schema::of).transpose()?;
+            let schema = cat
+                .plugin_by_hash(&store.plugin_hash)
+                .map(Schema::of)
+                .transpose()?;
             for e in entries {
-                let op = schema.as_ref().map(|s| s.render_op(&e.payload.0, true)).unwrap_or_else(|| "null".into());
+                let op = schema
+                    .as_ref()
+                    .map(|s| s.render_op(&e.payload.0, true))
+                    .unwrap_or_else(|| "null".into());
                 println!(
                     "{{\"seq\":{},\"id\":\"{}\",\"author\":\"{}\",\"hlc\":{},\"op\":{op},\"noop\":{}}}",
                     e.seq,
@@ -186,34 +257,76 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         return Ok(());
     }
     match (&cmd, resp) {
-        (_, Response::NodeStatus { author, data_dir, meshes, stores, daemon, current_mesh }) => {
+        (
+            _,
+            Response::NodeStatus {
+                author,
+                data_dir,
+                meshes,
+                stores,
+                daemon,
+                current_mesh,
+            },
+        ) => {
             println!("node       {author}");
             println!("data dir   {data_dir}");
-            println!("daemon     {}", if daemon { "running" } else { "not running (this command opened the data dir itself)" });
-            println!("meshes     {meshes}{}", current_mesh.map(|m| format!(" (current: {m})")).unwrap_or_default());
+            println!(
+                "daemon     {}",
+                if daemon {
+                    "running"
+                } else {
+                    "not running (this command opened the data dir itself)"
+                }
+            );
+            println!(
+                "meshes     {meshes}{}",
+                current_mesh
+                    .map(|m| format!(" (current: {m})"))
+                    .unwrap_or_default()
+            );
             println!("stores     {stores}");
         }
         (Cmd::Mesh(MeshCmd::Create { .. }), Response::Mesh { mesh }) => {
             println!("{}", mesh.id);
-            eprintln!("created mesh `{}`; next: `lattice store create --type chat --name general`", mesh.name);
+            eprintln!(
+                "created mesh `{}`; next: `lattice store create --type chat --name general`",
+                mesh.name
+            );
         }
         (Cmd::Mesh(MeshCmd::Join { .. }), Response::Mesh { mesh }) => {
             println!("{}", mesh.id);
-            eprintln!("joined mesh `{}`; `lattice store list` shows its stores", mesh.name);
+            eprintln!(
+                "joined mesh `{}`; `lattice store list` shows its stores",
+                mesh.name
+            );
         }
         (_, Response::Mesh { mesh }) => println!("{} {}", mesh.id, mesh.name),
         (_, Response::Invite { token, expires_ms }) => {
             println!("{token}");
             let mins = expires_ms.saturating_sub(lattice_kernel_now()) / 60_000;
-            eprintln!("one-time invite, valid for {mins} min: on the other node run `lattice mesh join TOKEN`");
+            eprintln!(
+                "one-time invite, valid for {mins} min: on the other node run `lattice mesh join TOKEN`"
+            );
         }
         (_, Response::Peers { peers }) => {
             if peers.is_empty() {
                 eprintln!("no known peers");
             }
             for p in peers {
-                let seen = p.last_seen_ms.map(|t| format!("{} s ago", lattice_kernel_now().saturating_sub(t) / 1000)).unwrap_or_else(|| "never".into());
-                println!("{} {:<12} last seen {seen:<10} {}", p.id, if p.connected { "connected" } else { "disconnected" }, p.addrs.join(","));
+                let seen = p
+                    .last_seen_ms
+                    .map(|t| format!("{} s ago", lattice_kernel_now().saturating_sub(t) / 1000))
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{} {:<12} last seen {seen:<10} {}",
+                    p.id,
+                    if p.connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    p.addrs.join(",")
+                );
                 for (store, _, r) in p.syncs {
                     println!("    {store:<16} {r}");
                 }
@@ -221,7 +334,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         }
         (_, Response::Revoked { member }) => {
             println!("{member}");
-            eprintln!("revoked: entries {member:.12}… writes from now on are refused by every member that has this");
+            eprintln!(
+                "revoked: entries {member:.12}… writes from now on are refused by every member that has this"
+            );
         }
         (_, Response::Synced { results }) => {
             if results.is_empty() {
@@ -229,7 +344,13 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             }
             let failed = results.iter().filter(|r| !r.ok).count();
             for r in &results {
-                println!("{:<16} {:.12}  {} {}", r.store, r.peer, if r.ok { "ok   " } else { "error" }, r.detail);
+                println!(
+                    "{:<16} {:.12}  {} {}",
+                    r.store,
+                    r.peer,
+                    if r.ok { "ok   " } else { "error" },
+                    r.detail
+                );
             }
             if failed > 0 {
                 bail!("{failed} of {} syncs failed", results.len());
@@ -240,10 +361,22 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 eprintln!("no meshes yet: `lattice mesh create`");
             }
             for m in meshes {
-                println!("{} {:<36} {}", if m.current { "*" } else { " " }, m.id, m.name);
+                println!(
+                    "{} {:<36} {}",
+                    if m.current { "*" } else { " " },
+                    m.id,
+                    m.name
+                );
             }
         }
-        (_, Response::MeshStatus { mesh, members, stores }) => {
+        (
+            _,
+            Response::MeshStatus {
+                mesh,
+                members,
+                stores,
+            },
+        ) => {
             println!("mesh     {} ({})", mesh.name, mesh.id);
             println!("founder  {}", mesh.founder);
             println!("members  {}", members.len());
@@ -262,13 +395,18 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 store.type_name, store.name, store.name
             );
         }
-        (_, Response::Store { store }) => println!("{} {} ({})", store.id, store.name, store.type_name),
+        (_, Response::Store { store }) => {
+            println!("{} {} ({})", store.id, store.name, store.type_name)
+        }
         (_, Response::Stores { stores }) => {
             if stores.is_empty() {
                 eprintln!("no stores yet: `lattice store create --type chat --name general`");
             }
             for s in stores {
-                println!("{:<20} {:<8} {} v{}", s.name, s.type_name, s.id, s.plugin_version);
+                println!(
+                    "{:<20} {:<8} {} v{}",
+                    s.name, s.type_name, s.id, s.plugin_version
+                );
             }
         }
         (Cmd::Store(StoreCmd::Digest { .. }), Response::StoreStatus { status }) => {
@@ -277,31 +415,62 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         }
         (_, Response::StoreStatus { status: s }) => {
             println!("store         {} ({})", s.store.name, s.store.id);
-            println!("plugin        {} v{} {}", s.store.type_name, s.store.plugin_version, s.store.plugin_hash);
+            println!(
+                "plugin        {} v{} {}",
+                s.store.type_name, s.store.plugin_version, s.store.plugin_hash
+            );
             println!("entries       {}", s.entries);
-            println!("heads         {}", s.heads.iter().map(|h| &h[..16]).collect::<Vec<_>>().join(" "));
+            println!(
+                "heads         {}",
+                s.heads
+                    .iter()
+                    .map(|h| &h[..16])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             println!("log digest    {}", s.log_digest);
             println!("state digest  {}", s.state_digest);
             if let Some(sync) = &s.sync {
                 println!("replication   {sync}");
             }
             if s.noops > 0 {
-                println!("no-op ops     {} (the plugin could not apply them; see `store log`)", s.noops);
+                println!(
+                    "no-op ops     {} (the plugin could not apply them; see `store log`)",
+                    s.noops
+                );
             }
         }
         (_, Response::Log { store, entries }) => {
             let cat = Catalog::fetch(b)?;
-            let schema = cat.plugin_by_hash(&store.plugin_hash).map(Schema::of).transpose()?;
+            let schema = cat
+                .plugin_by_hash(&store.plugin_hash)
+                .map(Schema::of)
+                .transpose()?;
             for e in entries {
-                let op = schema.as_ref().map(|s| s.render_op(&e.payload.0, false)).unwrap_or_default();
-                let noop = e.noop.map(|r| format!("  [no-op: {r}]")).unwrap_or_default();
-                println!("{:>5} {} {} {}{noop}", e.seq, &e.author[..8], &e.id[..12], op.replace('\n', " "));
+                let op = schema
+                    .as_ref()
+                    .map(|s| s.render_op(&e.payload.0, false))
+                    .unwrap_or_default();
+                let noop = e
+                    .noop
+                    .map(|r| format!("  [no-op: {r}]"))
+                    .unwrap_or_default();
+                println!(
+                    "{:>5} {} {} {}{noop}",
+                    e.seq,
+                    &e.author[..8],
+                    &e.id[..12],
+                    op.replace('\n', " ")
+                );
             }
         }
         (_, Response::Plugins { plugins }) => {
             for p in plugins {
-                let methods: Vec<String> =
-                    p.methods.iter().map(|(m, q)| if *q { format!("{m}?") } else { m.clone() }).collect();
+                let methods: Vec<String> = p
+                    .methods
+                    .iter()
+                    .map(|(m, q)| if *q { format!("{m}?") } else { m.clone() })
+                    .collect();
                 println!(
                     "{:<10} v{:<8} {} {:>7} B {}  {}",
                     p.name,
@@ -322,7 +491,11 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             println!("service   {}", p.service);
             println!("op type   {}", p.op_type);
             for (m, q) in p.methods {
-                println!("  {:<14} {}", lattice_cli::dynamic::kebab_case(&m), if q { "query" } else { "command" });
+                println!(
+                    "  {:<14} {}",
+                    lattice_cli::dynamic::kebab_case(&m),
+                    if q { "query" } else { "command" }
+                );
             }
         }
         (_, other) => bail!("unexpected reply: {other:?}"),
@@ -334,9 +507,14 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
 const MAX_PLUGIN_FILE: u64 = 16 << 20;
 
 fn read_wasm(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read plugin file {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read plugin file {}", path.display()))?;
     if meta.len() > MAX_PLUGIN_FILE {
-        bail!("plugin file {} is {} bytes; the limit is {MAX_PLUGIN_FILE}", path.display(), meta.len());
+        bail!(
+            "plugin file {} is {} bytes; the limit is {MAX_PLUGIN_FILE}",
+            path.display(),
+            meta.len()
+        );
     }
     std::fs::read(path).with_context(|| format!("cannot read plugin file {}", path.display()))
 }
@@ -344,9 +522,17 @@ fn read_wasm(path: &Path) -> Result<Vec<u8>> {
 fn store_create_request(name: Option<String>, kind: &str) -> Result<Request> {
     let path = Path::new(kind);
     if kind.ends_with(".wasm") || kind.contains('/') || path.is_file() {
-        return Ok(Request::StoreCreate { name, kind: None, wasm: Some(Hex(read_wasm(path)?)) });
+        return Ok(Request::StoreCreate {
+            name,
+            kind: None,
+            wasm: Some(Hex(read_wasm(path)?)),
+        });
     }
-    Ok(Request::StoreCreate { name, kind: Some(kind.to_string()), wasm: None })
+    Ok(Request::StoreCreate {
+        name,
+        kind: Some(kind.to_string()),
+        wasm: None,
+    })
 }
 
 fn stop_flag() -> Result<Arc<AtomicBool>> {
@@ -358,26 +544,45 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 }
 
 fn lattice_kernel_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
-fn daemon(dir: &Path, listen: Option<std::net::SocketAddr>, sync_interval: u64) -> Result<ExitCode> {
+fn daemon(
+    dir: &Path,
+    listen: Option<std::net::SocketAddr>,
+    sync_interval: u64,
+) -> Result<ExitCode> {
     let stop = stop_flag()?;
     let socket = Backend::socket_path(dir);
     if Client::connect(&socket).is_ok() {
         bail!("a lattice daemon is already serving {}", socket.display());
     }
-    let node = Arc::new(Node::open(dir).with_context(|| format!("cannot open node in {}", dir.display()))?);
+    let node = Arc::new(
+        Node::open(dir).with_context(|| format!("cannot open node in {}", dir.display()))?,
+    );
     let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let opts = NetOptions { listen, sync_interval: Duration::from_secs(sync_interval.max(1)) };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let opts = NetOptions {
+        listen,
+        sync_interval: Duration::from_secs(sync_interval.max(1)),
+    };
     node.start_network(&rt, opts)?;
     let addrs = node.network()?.net.addrs();
     eprintln!(
         "lattice daemon: node {} serving {}, listening on {}",
         node.author(),
         server.path().display(),
-        addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+        addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     // Housekeeping: stores declared by peers whose plugin we lack, and the
     // peer address book for the next restart.
@@ -399,7 +604,9 @@ fn daemon(dir: &Path, listen: Option<std::net::SocketAddr>, sync_interval: u64) 
             }
         }
     });
-    eprintln!("other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it");
+    eprintln!(
+        "other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it"
+    );
     server.serve(stop);
     let _ = keeper.join();
     let _ = node.save_peers();
@@ -413,12 +620,25 @@ fn watch(dir: &Path, store: Option<String>, json: bool) -> Result<ExitCode> {
     let cat = Catalog::fetch(&mut b)?;
     let print = |resp: Response| -> bool {
         if let Response::Event { store, entry } = resp {
-            let schema = cat.plugin_by_hash(&store.plugin_hash).and_then(|p| Schema::of(p).ok());
-            let op = schema.map(|s| s.render_op(&entry.payload.0, json)).unwrap_or_default();
+            let schema = cat
+                .plugin_by_hash(&store.plugin_hash)
+                .and_then(|p| Schema::of(p).ok());
+            let op = schema
+                .map(|s| s.render_op(&entry.payload.0, json))
+                .unwrap_or_default();
             if json {
-                println!("{{\"store\":\"{}\",\"id\":\"{}\",\"author\":\"{}\",\"seq\":{},\"op\":{op}}}", store.name, entry.id, entry.author, entry.seq);
+                println!(
+                    "{{\"store\":\"{}\",\"id\":\"{}\",\"author\":\"{}\",\"seq\":{},\"op\":{op}}}",
+                    store.name, entry.id, entry.author, entry.seq
+                );
             } else {
-                println!("{:<12} {} {:>5} {}", store.name, &entry.author[..8], entry.seq, op.replace('\n', " "));
+                println!(
+                    "{:<12} {} {:>5} {}",
+                    store.name,
+                    &entry.author[..8],
+                    entry.seq,
+                    op.replace('\n', " ")
+                );
             }
         }
         !stop.load(Ordering::Relaxed)
@@ -442,7 +662,10 @@ fn watch(dir: &Path, store: Option<String>, json: bool) -> Result<ExitCode> {
             // commands can write meanwhile (they reach this process).
             let node: Arc<Node> = Arc::from(node);
             let server = Server::bind(node.clone(), &Backend::socket_path(dir))?;
-            eprintln!("watching (no daemon running: serving {} until Ctrl-C)", server.path().display());
+            eprintln!(
+                "watching (no daemon running: serving {} until Ctrl-C)",
+                server.path().display()
+            );
             let s = stop.clone();
             let t = std::thread::spawn(move || server.serve(s));
             service::watch(&node, store.as_deref(), print)?;
@@ -482,7 +705,8 @@ fn demo(global: &Global) -> Result<ExitCode> {
     println!("Lattice demo: a single node in {}", dir.display());
     let (has_mesh, stores) = {
         let mut b = Backend::open(&dir)?;
-        let has_mesh = matches!(b.call(Request::MeshList)?, Response::Meshes { meshes } if !meshes.is_empty());
+        let has_mesh =
+            matches!(b.call(Request::MeshList)?, Response::Meshes { meshes } if !meshes.is_empty());
         let stores = match has_mesh.then(|| b.call(Request::StoreList)).transpose()? {
             Some(Response::Stores { stores }) => stores.into_iter().map(|s| s.name).collect(),
             _ => vec![],
@@ -494,15 +718,27 @@ fn demo(global: &Global) -> Result<ExitCode> {
         step(global, &["mesh", "create"])?;
     }
     if !stores.iter().any(|s| s == "general") {
-        step(global, &["store", "create", "--type", "chat", "--name", "general"])?;
+        step(
+            global,
+            &["store", "create", "--type", "chat", "--name", "general"],
+        )?;
     }
     if !stores.iter().any(|s| s == "settings") {
-        step(global, &["store", "create", "--type", "kv", "--name", "settings"])?;
+        step(
+            global,
+            &["store", "create", "--type", "kv", "--name", "settings"],
+        )?;
     }
-    step(global, &["general", "post", "--text", "hello from the Lattice demo"])?;
+    step(
+        global,
+        &["general", "post", "--text", "hello from the Lattice demo"],
+    )?;
     step(global, &["general", "set-topic", "--text", "demo room"])?;
     step(global, &["general", "messages", "--limit", "5"])?;
-    step(global, &["settings", "put", "--key", "theme", "--value", "dark"])?;
+    step(
+        global,
+        &["settings", "put", "--key", "theme", "--value", "dark"],
+    )?;
     step(global, &["settings", "get", "--key", "theme"])?;
     step(global, &["store", "log", "general"])?;
     step(global, &["store", "status", "general"])?;
@@ -528,18 +764,34 @@ fn bench(posts: u32) -> Result<ExitCode> {
     let t = std::thread::spawn(move || server.serve(s));
     let mut c = Client::connect(&Backend::socket_path(dir.path()))?;
     let ok = |r: Response| -> Result<Response> {
-        if let Response::Error { message } = r { Err(anyhow!(message)) } else { Ok(r) }
+        if let Response::Error { message } = r {
+            Err(anyhow!(message))
+        } else {
+            Ok(r)
+        }
     };
     ok(c.call(Request::MeshCreate { name: None })?)?;
-    ok(c.call(Request::StoreCreate { name: Some("bench".into()), kind: Some("chat".into()), wasm: None })?)?;
+    ok(c.call(Request::StoreCreate {
+        name: Some("bench".into()),
+        kind: Some("chat".into()),
+        wasm: None,
+    })?)?;
     let post = |text: &str| Request::Call {
         selector: "bench".into(),
         explicit: None,
         method: "Post".into(),
         request: Hex(encode_text_field(text)),
     };
-    let query = Request::Call { selector: "bench".into(), explicit: None, method: "Topic".into(), request: Hex(vec![]) };
-    for (label, req) in [("query (chat topic)", query), ("command (chat post, durable)", post("latency"))] {
+    let query = Request::Call {
+        selector: "bench".into(),
+        explicit: None,
+        method: "Topic".into(),
+        request: Hex(vec![]),
+    };
+    for (label, req) in [
+        ("query (chat topic)", query),
+        ("command (chat post, durable)", post("latency")),
+    ] {
         let mut lat = Vec::new();
         for _ in 0..300 {
             let t0 = Instant::now();
@@ -565,7 +817,10 @@ fn bench(posts: u32) -> Result<ExitCode> {
         done += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!("{posts} pipelined chat posts via socket  {:.0} ops/s ({secs:.2} s, window {window})", posts as f64 / secs);
+    println!(
+        "{posts} pipelined chat posts via socket  {:.0} ops/s ({secs:.2} s, window {window})",
+        posts as f64 / secs
+    );
     stop.store(true, Ordering::Relaxed);
     let _ = t.join();
     // Process start to first output, one-shot commands (no daemon; plugin artifacts cached).
@@ -575,10 +830,18 @@ fn bench(posts: u32) -> Result<ExitCode> {
     for _ in 0..20 {
         let t0 = Instant::now();
         let out = std::process::Command::new(&exe)
-            .args(["--data-dir", &dir.path().display().to_string(), "bench", "topic"])
+            .args([
+                "--data-dir",
+                &dir.path().display().to_string(),
+                "bench",
+                "topic",
+            ])
             .output()?;
         if !out.status.success() {
-            bail!("one-shot command failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "one-shot command failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         lat.push(t0.elapsed());
     }

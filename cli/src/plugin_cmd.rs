@@ -34,10 +34,17 @@ impl Catalog {
 
     /// The plugin a selector (store name, uuid, or type name) runs.
     pub fn plugin_for(&self, selector: &str) -> Option<&PluginView> {
-        if let Some(s) = self.stores.iter().find(|s| s.store.name == selector || s.store.id == selector) {
+        if let Some(s) = self
+            .stores
+            .iter()
+            .find(|s| s.store.name == selector || s.store.id == selector)
+        {
             return self.plugin_by_hash(&s.store.plugin_hash);
         }
-        let selected = self.stores.iter().find(|s| s.store.type_name == selector && s.selected);
+        let selected = self
+            .stores
+            .iter()
+            .find(|s| s.store.type_name == selector && s.selected);
         if let Some(s) = selected {
             return self.plugin_by_hash(&s.store.plugin_hash);
         }
@@ -48,15 +55,30 @@ impl Catalog {
     pub fn commands(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for p in &self.plugins {
-            let n = self.stores.iter().filter(|s| s.store.plugin_hash == p.hash).count();
+            let n = self
+                .stores
+                .iter()
+                .filter(|s| s.store.plugin_hash == p.hash)
+                .count();
             if !p.builtin && n == 0 {
                 continue;
             }
-            out.push((p.name.clone(), format!("{} plugin v{} ({n} store{})", p.name, p.version, if n == 1 { "" } else { "s" })));
+            out.push((
+                p.name.clone(),
+                format!(
+                    "{} plugin v{} ({n} store{})",
+                    p.name,
+                    p.version,
+                    if n == 1 { "" } else { "s" }
+                ),
+            ));
         }
         for s in &self.stores {
             if out.iter().all(|(n, _)| *n != s.store.name) {
-                out.push((s.store.name.clone(), format!("store `{}` ({})", s.store.name, s.store.type_name)));
+                out.push((
+                    s.store.name.clone(),
+                    format!("store `{}` ({})", s.store.name, s.store.type_name),
+                ));
             }
         }
         out
@@ -64,17 +86,21 @@ impl Catalog {
 }
 
 pub struct Schema {
-    pub pool: DescriptorPool,
     pub service: ServiceDescriptor,
     pub op_type: MessageDescriptor,
 }
 
 impl Schema {
     pub fn of(p: &PluginView) -> Result<Schema> {
-        let pool = DescriptorPool::decode(p.descriptor_set.0.as_slice()).context("plugin descriptor set")?;
-        let service = pool.get_service_by_name(&p.service).ok_or_else(|| anyhow!("descriptor lacks {}", p.service))?;
-        let op_type = pool.get_message_by_name(&p.op_type).ok_or_else(|| anyhow!("descriptor lacks {}", p.op_type))?;
-        Ok(Schema { pool, service, op_type })
+        let pool = DescriptorPool::decode(p.descriptor_set.0.as_slice())
+            .context("plugin descriptor set")?;
+        let service = pool
+            .get_service_by_name(&p.service)
+            .ok_or_else(|| anyhow!("descriptor lacks {}", p.service))?;
+        let op_type = pool
+            .get_message_by_name(&p.op_type)
+            .ok_or_else(|| anyhow!("descriptor lacks {}", p.op_type))?;
+        Ok(Schema { service, op_type })
     }
 
     /// One op payload as a line of text (or JSON).
@@ -95,16 +121,44 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         let valid: Vec<String> = catalog.commands().into_iter().map(|(n, _)| n).collect();
         bail!(
             "unknown command `{selector}`; commands: node, mesh, store, plugin, watch, daemon, demo, bench{}{}",
-            if valid.is_empty() { "" } else { "; plugin commands: " },
+            if valid.is_empty() {
+                ""
+            } else {
+                "; plugin commands: "
+            },
             valid.join(", ")
         );
     };
     let schema = Schema::of(plugin)?;
     let cmd = dynamic::build_command_with(&selector, &schema.service, RESERVED)
-        .arg(clap::Arg::new("store").long("store").value_name("NAME").help("The store to use when several share this type").global(true))
-        .arg(clap::Arg::new("json").long("json").action(clap::ArgAction::SetTrue).help("Print the reply as JSON").global(true))
-        .arg(clap::Arg::new("data-dir").long("data-dir").value_name("DIR").help("Data directory").global(true))
-        .arg(clap::Arg::new("verbose").short('v').long("verbose").action(clap::ArgAction::Count).global(true))
+        .arg(
+            clap::Arg::new("store")
+                .long("store")
+                .value_name("NAME")
+                .help("The store to use when several share this type")
+                .global(true),
+        )
+        .arg(
+            clap::Arg::new("json")
+                .long("json")
+                .action(clap::ArgAction::SetTrue)
+                .help("Print the reply as JSON")
+                .global(true),
+        )
+        .arg(
+            clap::Arg::new("data-dir")
+                .long("data-dir")
+                .value_name("DIR")
+                .help("Data directory")
+                .global(true),
+        )
+        .arg(
+            clap::Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(clap::ArgAction::Count)
+                .global(true),
+        )
         .subcommand_required(true)
         .bin_name(format!("lattice {selector}"));
     let matches = match cmd.clone().try_get_matches_from(&args) {
@@ -112,7 +166,8 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         Err(e) => return crate::commands::clap_error(e, Some(&cmd), &args[1..]),
     };
     let (cli_name, sub) = matches.subcommand().expect("subcommand_required");
-    let method = dynamic::method_by_cli_name(&schema.service, cli_name).ok_or_else(|| anyhow!("unknown method {cli_name}"))?;
+    let method = dynamic::method_by_cli_name(&schema.service, cli_name)
+        .ok_or_else(|| anyhow!("unknown method {cli_name}"))?;
     let request = dynamic::parse_request(&method, sub)?;
     let json = global.json || matches.get_flag("json");
     let explicit = matches.get_one::<String>("store").cloned();
@@ -122,17 +177,33 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         method: method.name().to_string(),
         request: Hex(request.encode_to_vec()),
     })?;
-    let Response::Called { store, entry, reply } = resp else { bail!("unexpected reply to a call") };
+    let Response::Called {
+        store,
+        entry,
+        reply,
+    } = resp
+    else {
+        bail!("unexpected reply to a call")
+    };
     if let Some(e) = entry {
         if json {
-            println!("{}", serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq, "hlc": e.hlc }));
+            println!(
+                "{}",
+                serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq, "hlc": e.hlc })
+            );
         } else {
             println!("hex:{}", e.id);
-            eprintln!("committed to `{}` as entry {} (seq {})", store.name, &e.id[..16], e.seq);
+            eprintln!(
+                "committed to `{}` as entry {} (seq {})",
+                store.name,
+                &e.id[..16],
+                e.seq
+            );
         }
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    let msg = DynamicMessage::decode(method.output(), reply.0.as_slice()).context("decoding the reply")?;
+    let msg = DynamicMessage::decode(method.output(), reply.0.as_slice())
+        .context("decoding the reply")?;
     let text = dynamic::render_reply(&msg, json);
     if !text.is_empty() {
         println!("{}", text.trim_end());

@@ -1,7 +1,7 @@
 //! Meshes across processes: three `lattice daemon`s on loopback (real Iroh
 //! endpoints, real gossip), joined by invite, writing concurrently.
 
-#[path = "e2e_common.rs"]
+#[path = "support/mod.rs"]
 mod common;
 use common::*;
 
@@ -23,7 +23,12 @@ fn count_messages(n: &Node) -> usize {
 }
 
 fn join(inviter: &Node, joiner: &Node) {
-    let token = inviter.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
+    let token = inviter
+        .run(&["mesh", "invite"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     assert!(token.starts_with("lattice1"), "{token}");
     joiner.run(&["mesh", "join", &token]).ok();
 }
@@ -32,7 +37,8 @@ fn join(inviter: &Node, joiner: &Node) {
 fn three_nodes_invite_write_converge_restart_revoke() {
     let (a, b, c) = (Node::new(), Node::new(), Node::new());
     a.setup();
-    a.run(&["store", "create", "--type", "log", "--name", "events"]).ok();
+    a.run(&["store", "create", "--type", "log", "--name", "events"])
+        .ok();
     let _da = a.daemon_with(FAST);
     let _db = b.daemon_with(FAST);
     let dc = c.daemon_with(FAST);
@@ -41,17 +47,26 @@ fn three_nodes_invite_write_converge_restart_revoke() {
 
     // Invite tokens: one use only, and garbage is refused clearly.
     let token = a.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
-    b.run(&["mesh", "join", &token]).fails_with("already in that mesh");
+    b.run(&["mesh", "join", &token])
+        .fails_with("already in that mesh");
     let d = Node::new();
     let _dd = d.daemon();
     d.run(&["mesh", "join", &token]).ok();
     let e = Node::new();
     let _de = e.daemon();
-    e.run(&["mesh", "join", &token]).fails_with("invite already used");
-    e.run(&["mesh", "join", "lattice1notatoken"]).fails_with("bad invite token");
-    let expired = a.run(&["mesh", "invite", "--expires", "0"]).ok().stdout.trim().to_string();
+    e.run(&["mesh", "join", &token])
+        .fails_with("invite already used");
+    e.run(&["mesh", "join", "lattice1notatoken"])
+        .fails_with("bad invite token");
+    let expired = a
+        .run(&["mesh", "invite", "--expires", "0"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    e.run(&["mesh", "join", &expired]).fails_with("invite expired");
+    e.run(&["mesh", "join", &expired])
+        .fails_with("invite expired");
 
     // Joiners see the declared stores.
     for n in [&b, &c] {
@@ -67,9 +82,21 @@ fn three_nodes_invite_write_converge_restart_revoke() {
         .map(|(who, n)| {
             let mut kids = Vec::new();
             for i in 0..5 {
-                kids.push(n.cmd().args(["general", "post", "--text", &format!("{who} says {i}")]).output());
-                kids.push(n.cmd().args(["settings", "put", "--key", &format!("k{i}"), "--value", who]).output());
-                kids.push(n.cmd().args(["events", "append", "--text", &format!("{who}-{i}")]).output());
+                kids.push(
+                    n.cmd()
+                        .args(["general", "post", "--text", &format!("{who} says {i}")])
+                        .output(),
+                );
+                kids.push(
+                    n.cmd()
+                        .args(["settings", "put", "--key", &format!("k{i}"), "--value", who])
+                        .output(),
+                );
+                kids.push(
+                    n.cmd()
+                        .args(["events", "append", "--text", &format!("{who}-{i}")])
+                        .output(),
+                );
             }
             kids
         })
@@ -77,7 +104,11 @@ fn three_nodes_invite_write_converge_restart_revoke() {
     for w in writers {
         for out in w {
             let out = out.unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     for store in ["general", "settings", "events"] {
@@ -87,12 +118,26 @@ fn three_nodes_invite_write_converge_restart_revoke() {
         });
     }
     assert_eq!(count_messages(&a), 15);
-    let qa = a.run(&["settings", "get", "--key", "k3", "--mode", "all", "--json"]).ok().stdout;
-    let qc = c.run(&["settings", "get", "--key", "k3", "--mode", "all", "--json"]).ok().stdout;
+    let qa = a
+        .run(&["settings", "get", "--key", "k3", "--mode", "all", "--json"])
+        .ok()
+        .stdout;
+    let qc = c
+        .run(&["settings", "get", "--key", "k3", "--mode", "all", "--json"])
+        .ok()
+        .stdout;
     assert_eq!(qa, qc, "same query result on every replica");
 
     // A third-party plugin's store created on A opens on B and C.
-    a.run(&["store", "create", "--type", lattice_host::artifacts::COUNTER, "--name", "hits"]).ok();
+    a.run(&[
+        "store",
+        "create",
+        "--type",
+        lattice_host::artifacts::COUNTER,
+        "--name",
+        "hits",
+    ])
+    .ok();
     a.run(&["hits", "increment", "--by", "2"]).ok();
     eventually(30, "the counter store reaches b and c", || {
         b.run(&["hits", "value"]).code == 0 && c.run(&["hits", "value"]).code == 0
@@ -100,35 +145,59 @@ fn three_nodes_invite_write_converge_restart_revoke() {
     b.run(&["hits", "increment", "--by", "3"]).ok();
     c.run(&["hits", "decrement", "--by", "1"]).ok();
     eventually(30, "counter converges", || {
-        [&a, &b, &c].iter().all(|n| n.run(&["hits", "value"]).stdout.contains("value: 4"))
+        [&a, &b, &c]
+            .iter()
+            .all(|n| n.run(&["hits", "value"]).stdout.contains("value: 4"))
     });
 
     // A node stopped while others write catches up after a restart.
     assert_eq!(dc.stop(), 0);
     for i in 0..5 {
-        a.run(&["general", "post", "--text", &format!("while c is down {i}")]).ok();
-        b.run(&["general", "post", "--text", &format!("b while c is down {i}")]).ok();
+        a.run(&["general", "post", "--text", &format!("while c is down {i}")])
+            .ok();
+        b.run(&[
+            "general",
+            "post",
+            "--text",
+            &format!("b while c is down {i}"),
+        ])
+        .ok();
     }
     let dc = c.daemon_with(FAST);
-    eventually(30, "c catches up after restart", || count_messages(&c) == 25);
+    eventually(30, "c catches up after restart", || {
+        count_messages(&c) == 25
+    });
     assert_eq!(digest(&a, "general"), digest(&c, "general"));
 
     // Revoke: C's later writes reach nobody; its earlier ones stay.
     let c_id = c.run(&["node", "status", "--json"]).ok().stdout;
-    let c_id = serde_json::from_str::<serde_json::Value>(c_id.trim()).unwrap()["author"].as_str().unwrap().to_string();
-    b.run(&["mesh", "revoke", &c_id]).fails_with("only the mesh founder");
+    let c_id = serde_json::from_str::<serde_json::Value>(c_id.trim()).unwrap()["author"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.run(&["mesh", "revoke", &c_id])
+        .fails_with("only the mesh founder");
     a.run(&["mesh", "revoke", &c_id]).ok();
     eventually(30, "b learns the revocation", || {
-        b.run(&["mesh", "status"]).ok().stdout.contains(&format!("{c_id} revoked"))
+        b.run(&["mesh", "status"])
+            .ok()
+            .stdout
+            .contains(&format!("{c_id} revoked"))
     });
     // C may or may not have heard of its revocation yet; either way its new
     // message must never reach A or B.
     let _ = c.run(&["general", "post", "--text", "after revoke"]);
     std::thread::sleep(std::time::Duration::from_secs(4));
     for n in [&a, &b] {
-        let m = n.run(&["general", "messages", "--limit", "1000"]).ok().stdout;
+        let m = n
+            .run(&["general", "messages", "--limit", "1000"])
+            .ok()
+            .stdout;
         assert!(!m.contains("after revoke"), "revoked write arrived");
-        assert!(m.contains("c says 0"), "earlier writes of the revoked member stay");
+        assert!(
+            m.contains("c says 0"),
+            "earlier writes of the revoked member stay"
+        );
     }
     drop(dc);
 }

@@ -1,6 +1,6 @@
 //! The single-node product through the real binary, without a daemon.
 
-#[path = "e2e_common.rs"]
+#[path = "support/mod.rs"]
 mod common;
 use common::*;
 
@@ -11,25 +11,43 @@ fn session_without_daemon() {
     assert!(status.stdout.contains("not running"), "{}", status.stdout);
     n.run(&["mesh", "create", "--name", "home"]).ok();
     let meshes = n.run(&["mesh", "list"]).ok();
-    assert!(meshes.stdout.contains("* ") && meshes.stdout.contains("home"), "{}", meshes.stdout);
-    n.run(&["store", "create", "--type", "chat", "--name", "general"]).ok();
+    assert!(
+        meshes.stdout.contains("* ") && meshes.stdout.contains("home"),
+        "{}",
+        meshes.stdout
+    );
+    n.run(&["store", "create", "--type", "chat", "--name", "general"])
+        .ok();
     n.run(&["store", "create", "--type", "kv"]).ok(); // default name: kv
-    n.run(&["store", "create", "--type", "log", "--name", "events"]).ok();
+    n.run(&["store", "create", "--type", "log", "--name", "events"])
+        .ok();
     let list = n.run(&["store", "list"]).ok();
     for name in ["general", "kv", "events"] {
         assert!(list.stdout.contains(name), "{}", list.stdout);
     }
 
     // chat through the type name (only one chat store) and the store name.
-    let id = n.run(&["chat", "post", "--text", "hello, world"]).ok().stdout.trim().to_string();
+    let id = n
+        .run(&["chat", "post", "--text", "hello, world"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     assert!(id.starts_with("hex:") && id.len() == 68, "{id}");
-    n.run(&["general", "reply", "--to", &id, "--text", "a reply"]).ok();
-    n.run(&["general", "react", "--to", &id, "--emoji", "👍"]).ok();
+    n.run(&["general", "reply", "--to", &id, "--text", "a reply"])
+        .ok();
+    n.run(&["general", "react", "--to", &id, "--emoji", "👍"])
+        .ok();
     n.run(&["general", "set-topic", "--text", "lattice"]).ok();
     let msgs = n.run(&["general", "messages", "--limit", "10"]).ok();
-    assert!(msgs.stdout.contains("hello, world") && msgs.stdout.contains("👍"), "{}", msgs.stdout);
+    assert!(
+        msgs.stdout.contains("hello, world") && msgs.stdout.contains("👍"),
+        "{}",
+        msgs.stdout
+    );
     let json = n.run(&["general", "messages", "--json"]).ok();
-    let v: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("--json prints JSON");
+    let v: serde_json::Value =
+        serde_json::from_str(json.stdout.trim()).expect("--json prints JSON");
     assert_eq!(v["messages"].as_array().map(|a| a.len()), Some(2), "{v}");
     let topic = n.run(&["general", "topic"]).ok();
     assert!(topic.stdout.contains("lattice"), "{}", topic.stdout);
@@ -53,7 +71,11 @@ fn session_without_daemon() {
     assert!(st.stdout.contains("state digest"), "{}", st.stdout);
     let log = n.run(&["store", "log", "general"]).ok();
     assert_eq!(log.stdout.lines().count(), 4, "{}", log.stdout);
-    assert!(log.stdout.contains("hello, world"), "ops are decoded: {}", log.stdout);
+    assert!(
+        log.stdout.contains("hello, world"),
+        "ops are decoded: {}",
+        log.stdout
+    );
     let d1 = n.run(&["store", "digest", "general"]).ok().stdout;
     let d2 = n.run(&["store", "digest", "general"]).ok().stdout;
     assert_eq!(d1, d2);
@@ -69,22 +91,36 @@ fn help_comes_from_the_proto_comments() {
     let n = Node::new();
     n.setup();
     let top = n.run(&["--help"]).ok();
-    assert!(top.stdout.contains("general") && top.stdout.contains("chat"), "{}", top.stdout);
+    assert!(
+        top.stdout.contains("general") && top.stdout.contains("chat"),
+        "{}",
+        top.stdout
+    );
     let chat = n.run(&["general", "--help"]).ok();
-    assert!(chat.stdout.contains("post") && chat.stdout.contains("Post a message"), "{}", chat.stdout);
+    assert!(
+        chat.stdout.contains("post") && chat.stdout.contains("Post a message"),
+        "{}",
+        chat.stdout
+    );
     let post = n.run(&["general", "post", "--help"]).ok();
     assert!(post.stdout.contains("--text"), "{}", post.stdout);
     let get = n.run(&["settings", "get", "--help"]).ok();
-    assert!(get.stdout.contains("--mode") && get.stdout.to_lowercase().contains("lww"), "{}", get.stdout);
+    assert!(
+        get.stdout.contains("--mode") && get.stdout.to_lowercase().contains("lww"),
+        "{}",
+        get.stdout
+    );
 }
 
 #[test]
 fn store_use_and_ambiguity() {
     let n = Node::new();
     n.setup();
-    n.run(&["store", "create", "--type", "chat", "--name", "random"]).ok();
+    n.run(&["store", "create", "--type", "chat", "--name", "random"])
+        .ok();
     n.run(&["chat", "messages"]).fails_with("general, random");
-    n.run(&["chat", "post", "--text", "x", "--store", "random"]).ok();
+    n.run(&["chat", "post", "--text", "x", "--store", "random"])
+        .ok();
     n.run(&["store", "use", "random"]).ok();
     let m = n.run(&["chat", "messages"]).ok();
     assert!(m.stdout.contains("x"), "{}", m.stdout);
@@ -107,7 +143,11 @@ fn third_party_plugin_gets_its_own_commands() {
     let help = n.run(&["counter", "--help"]).ok();
     assert!(help.stdout.contains("increment"), "{}", help.stdout);
     let plugins = n.run(&["plugin", "list"]).ok();
-    assert!(plugins.stdout.contains("counter") && plugins.stdout.contains("external"), "{}", plugins.stdout);
+    assert!(
+        plugins.stdout.contains("counter") && plugins.stdout.contains("external"),
+        "{}",
+        plugins.stdout
+    );
     // Reopens after a restart with no further flags (every run is a restart).
     let log = n.run(&["store", "log", "counter"]).ok();
     assert_eq!(log.stdout.lines().count(), 2, "{}", log.stdout);

@@ -12,7 +12,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lattice_kernel::*;
 
 fn kernel(dir: &std::path::Path) -> Kernel {
-    Kernel::open(&dir.join("log.redb"), Identity::generate(), KernelConfig::default(), Arc::new(NoHook)).unwrap()
+    Kernel::open(
+        &dir.join("log.redb"),
+        Identity::generate(),
+        KernelConfig::default(),
+        Arc::new(NoHook),
+    )
+    .unwrap()
 }
 
 fn local_commit(c: &mut Criterion) {
@@ -24,7 +30,9 @@ fn local_commit(c: &mut Criterion) {
     let store = StoreId::random();
     g.bench_function("10k_appends_durable", |b| {
         b.iter(|| {
-            let pending: Vec<_> = (0..10_000u32).map(|i| k.append_async(store, i.to_le_bytes().to_vec()).unwrap()).collect();
+            let pending: Vec<_> = (0..10_000u32)
+                .map(|i| k.append_async(store, i.to_le_bytes().to_vec()).unwrap())
+                .collect();
             for p in pending {
                 p.wait().unwrap();
             }
@@ -39,7 +47,9 @@ fn single_latency(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let k = kernel(dir.path());
     let store = StoreId::random();
-    g.bench_function("durable_latency", |b| b.iter(|| k.append(store, b"x".to_vec()).unwrap()));
+    g.bench_function("durable_latency", |b| {
+        b.iter(|| k.append(store, b"x".to_vec()).unwrap())
+    });
     g.finish();
 }
 
@@ -56,7 +66,14 @@ fn foreign_batch(n: usize) -> Vec<Vec<u8>> {
             let (seq, prev) = tips[a];
             let e = SignedEntry::sign(
                 &authors[a],
-                Draft { store, seq: seq + 1, prev, hlc, deps: vec![], payload: (i as u64).to_le_bytes().to_vec() },
+                Draft {
+                    store,
+                    seq: seq + 1,
+                    prev,
+                    hlc,
+                    deps: vec![],
+                    payload: (i as u64).to_le_bytes().to_vec(),
+                },
             );
             tips[a] = (seq + 1, e.id);
             e.to_wire()

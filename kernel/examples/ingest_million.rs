@@ -16,10 +16,18 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let k = Kernel::open(&dir.path().join("log.redb"), Identity::generate(), KernelConfig::default(), Arc::new(NoHook))
-        .expect("open log");
+    let k = Kernel::open(
+        &dir.path().join("log.redb"),
+        Identity::generate(),
+        KernelConfig::default(),
+        Arc::new(NoHook),
+    )
+    .expect("open log");
     let store = StoreId::random();
     let authors: Vec<Identity> = (0..5).map(|_| Identity::generate()).collect();
     let mut tips = vec![(0u64, EntryId::ZERO); 5];
@@ -34,7 +42,14 @@ fn main() {
                 let (seq, prev) = tips[a];
                 let e = SignedEntry::sign(
                     &authors[a],
-                    Draft { store, seq: seq + 1, prev, hlc, deps: vec![], payload: (i as u64).to_le_bytes().to_vec() },
+                    Draft {
+                        store,
+                        seq: seq + 1,
+                        prev,
+                        hlc,
+                        deps: vec![],
+                        payload: (i as u64).to_le_bytes().to_vec(),
+                    },
                 );
                 tips[a] = (seq + 1, e.id);
                 e.to_wire()
@@ -53,6 +68,8 @@ fn main() {
         ingest_time.as_secs_f64(),
         status.entries as f64 / ingest_time.as_secs_f64(),
         peak_rss_kib().unwrap_or(0) / 1024,
-        std::fs::metadata(dir.path().join("log.redb")).map(|m| m.len() / (1 << 20)).unwrap_or(0)
+        std::fs::metadata(dir.path().join("log.redb"))
+            .map(|m| m.len() / (1 << 20))
+            .unwrap_or(0)
     );
 }

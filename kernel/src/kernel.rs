@@ -34,6 +34,9 @@ pub struct KernelConfig {
     pub max_batch_entries: usize,
     /// `false` skips fsync (tests only): a crash may lose acknowledged writes.
     pub durable: bool,
+    /// redb page cache. The log's memory use is bounded by this plus the
+    /// commit batch, not by the number of entries.
+    pub cache_bytes: usize,
 }
 
 impl Default for KernelConfig {
@@ -44,6 +47,7 @@ impl Default for KernelConfig {
             orphan_ttl: Duration::from_secs(600),
             max_batch_entries: 4096,
             durable: true,
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -146,7 +150,10 @@ impl Kernel {
         config: KernelConfig,
         hook: Arc<dyn CommitHook>,
     ) -> Result<Kernel, KernelError> {
-        let db = match Database::create(path) {
+        let db = match Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(KernelError::Locked {

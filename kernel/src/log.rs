@@ -12,7 +12,6 @@ use crate::error::{KernelError, ValidationError};
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 
-
 type Bytes = &'static [u8];
 type Def = TableDefinition<'static, Bytes, Bytes>;
 
@@ -219,7 +218,8 @@ impl<'t> LogTxn<'t> {
         if self.entries.get(e.id.0.as_slice())?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        if !hook.authorize(self.txn, e)
+        if !hook
+            .authorize(self.txn, e)
             .map_err(|h| KernelError::Hook(h.to_string()))?
         {
             return Ok(Outcome::Rejected(ValidationError::Unauthorized(e.author)));

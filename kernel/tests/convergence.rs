@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::*;
 use lattice_kernel::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRng, RngAlgorithm};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng};
 use rand::prelude::*;
 
 /// Builds `n` entries by `authors` authors. Each author has a partial view
@@ -39,7 +39,11 @@ fn random_dag(seed: [u8; 32], authors: usize, n: usize) -> (StoreId, Vec<SignedE
                 e.deps.iter().copied().chain((e.seq > 1).then_some(e.prev))
             })
             .collect();
-        let heads: Vec<EntryId> = views[a].iter().filter(|id| !referenced.contains(id)).copied().collect();
+        let heads: Vec<EntryId> = views[a]
+            .iter()
+            .filter(|id| !referenced.contains(id))
+            .copied()
+            .collect();
         let min_hlc = heads.iter().map(|h| all[h].hlc).max().unwrap_or(0);
         let payload: [u8; 8] = rng.random();
         let e = sims[a].next(store, heads, min_hlc, &payload);
@@ -67,9 +71,15 @@ fn deliver(entries: &[SignedEntry], seed: u64) -> (LogStatus, Vec<SignedEntry>, 
         let take = rng.random_range(1..=rest.len().min(97));
         let report = k.ingest(&rest[..take]).unwrap();
         assert!(
-            report.outcomes.iter().all(|o| !matches!(o, Outcome::Rejected(_))),
+            report
+                .outcomes
+                .iter()
+                .all(|o| !matches!(o, Outcome::Rejected(_))),
             "honest entries must never be rejected: {:?}",
-            report.outcomes.iter().find(|o| matches!(o, Outcome::Rejected(_)))
+            report
+                .outcomes
+                .iter()
+                .find(|o| matches!(o, Outcome::Rejected(_)))
         );
         rest = &rest[take..];
     }
@@ -84,7 +94,10 @@ fn check_causal(applied: &[SignedEntry]) {
     let mut seen = HashSet::new();
     for e in applied {
         if e.seq > 1 {
-            assert!(seen.contains(&e.prev), "entry applied before its chain predecessor");
+            assert!(
+                seen.contains(&e.prev),
+                "entry applied before its chain predecessor"
+            );
         }
         for d in &e.deps {
             assert!(seen.contains(d), "entry applied before its causal dep");

@@ -24,7 +24,13 @@ const STORE: StoreId = StoreId([42; 16]);
 
 fn child(dir: &Path) -> ! {
     let identity = Identity::load_or_create(dir).unwrap();
-    let k = Kernel::open(&dir.join("log.redb"), identity, KernelConfig::default(), Arc::new(RecordingHook::default())).unwrap();
+    let k = Kernel::open(
+        &dir.join("log.redb"),
+        identity,
+        KernelConfig::default(),
+        Arc::new(RecordingHook::default()),
+    )
+    .unwrap();
     let mut peer = Author::new();
     let mut out = std::io::stdout().lock();
     let mut round = 0u64;
@@ -32,13 +38,17 @@ fn child(dir: &Path) -> ! {
         round += 1;
         if round % 3 == 0 {
             // A peer's batch of 20 through ingest.
-            let batch: Vec<Vec<u8>> = (0..20).map(|_| peer.next(STORE, vec![], 0, b"peer").to_wire()).collect();
+            let batch: Vec<Vec<u8>> = (0..20)
+                .map(|_| peer.next(STORE, vec![], 0, b"peer").to_wire())
+                .collect();
             let r = k.ingest(&batch).unwrap();
             for id in r.committed {
                 writeln!(out, "{id}").unwrap();
             }
         } else {
-            let pending: Vec<_> = (0..50).map(|i| k.append_async(STORE, vec![i as u8; 100]).unwrap()).collect();
+            let pending: Vec<_> = (0..50)
+                .map(|i| k.append_async(STORE, vec![i as u8; 100]).unwrap())
+                .collect();
             for p in pending {
                 writeln!(out, "{}", p.wait().unwrap().id).unwrap();
             }
@@ -50,8 +60,16 @@ fn child(dir: &Path) -> ! {
 fn check_invariants(k: &Kernel, acknowledged: &HashSet<EntryId>) -> u64 {
     let status = k.status(&STORE).unwrap();
     let log = k.log(&STORE, 0, usize::MAX).unwrap();
-    assert_eq!(log.len() as u64, status.entries, "entry count matches the commit order table");
-    assert_eq!(state_count(k, &STORE), status.entries, "plugin state and log agree");
+    assert_eq!(
+        log.len() as u64,
+        status.entries,
+        "entry count matches the commit order table"
+    );
+    assert_eq!(
+        state_count(k, &STORE),
+        status.entries,
+        "plugin state and log agree"
+    );
     let ids: HashSet<EntryId> = log.iter().map(|e| e.id).collect();
     for id in acknowledged {
         assert!(ids.contains(id), "acknowledged entry {id} lost after crash");
@@ -62,7 +80,10 @@ fn check_invariants(k: &Kernel, acknowledged: &HashSet<EntryId>) -> u64 {
     for e in &log {
         digest.add(&e.id.0);
         if e.seq > 1 {
-            assert!(seen.contains(&e.prev), "chain is contiguous and in causal order");
+            assert!(
+                seen.contains(&e.prev),
+                "chain is contiguous and in causal order"
+            );
             referenced.insert(e.prev);
         }
         referenced.extend(e.deps.iter().copied());
@@ -91,7 +112,12 @@ fn sigkill_mid_write_loses_nothing_acknowledged() {
     let mut last_count = 0;
     for cycle in 0..20 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "sigkill_mid_write_loses_nothing_acknowledged", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "sigkill_mid_write_loses_nothing_acknowledged",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -114,11 +140,27 @@ fn sigkill_mid_write_loses_nothing_acknowledged() {
         let ids = reader.join().unwrap();
         acknowledged.extend(ids);
         let identity = Identity::load_or_create(dir.path()).unwrap();
-        let k = Kernel::open(&dir.path().join("log.redb"), identity, config(true), Arc::new(RecordingHook::default())).unwrap();
+        let k = Kernel::open(
+            &dir.path().join("log.redb"),
+            identity,
+            config(true),
+            Arc::new(RecordingHook::default()),
+        )
+        .unwrap();
         let count = check_invariants(&k, &acknowledged);
-        assert!(count >= last_count, "cycle {cycle}: log shrank from {last_count} to {count}");
+        assert!(
+            count >= last_count,
+            "cycle {cycle}: log shrank from {last_count} to {count}"
+        );
         last_count = count;
     }
-    assert!(acknowledged.len() > 100, "the child committed too little to test anything: {}", acknowledged.len());
-    eprintln!("crash test: 20 kills, {} acknowledged entries, {last_count} in the log", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "the child committed too little to test anything: {}",
+        acknowledged.len()
+    );
+    eprintln!(
+        "crash test: 20 kills, {} acknowledged entries, {last_count} in the log",
+        acknowledged.len()
+    );
 }

@@ -82,12 +82,20 @@ pub enum Request {
         wasm: Hex,
     },
     /// A one-time invite token to the current mesh (needs the daemon).
-    MeshInvite { expires_secs: u64 },
-    MeshJoin { token: String },
+    MeshInvite {
+        expires_secs: u64,
+    },
+    MeshJoin {
+        token: String,
+    },
     MeshPeers,
-    MeshRevoke { member: String },
+    MeshRevoke {
+        member: String,
+    },
     /// Sync now with every reachable member (all stores when `store` is none).
-    StoreSync { store: Option<String> },
+    StoreSync {
+        store: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -234,10 +242,19 @@ pub enum Response {
     Plugin {
         plugin: PluginView,
     },
-    Invite { token: String, expires_ms: u64 },
-    Peers { peers: Vec<PeerView> },
-    Revoked { member: String },
-    Synced { results: Vec<SyncView> },
+    Invite {
+        token: String,
+        expires_ms: u64,
+    },
+    Peers {
+        peers: Vec<PeerView>,
+    },
+    Revoked {
+        member: String,
+    },
+    Synced {
+        results: Vec<SyncView>,
+    },
 }
 
 impl Response {

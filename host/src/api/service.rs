@@ -255,7 +255,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         }
         Request::MeshJoin { token } => {
             let m = node.join(&token)?;
-            Response::Mesh { mesh: mesh_info(node, &m) }
+            Response::Mesh {
+                mesh: mesh_info(node, &m),
+            }
         }
         Request::MeshPeers => Response::Peers {
             peers: node
@@ -270,7 +272,11 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                         .syncs
                         .iter()
                         .map(|s| {
-                            let name = node.registry().get(&s.store).map(|h| h.name).unwrap_or_else(|| s.store.to_uuid());
+                            let name = node
+                                .registry()
+                                .get(&s.store)
+                                .map(|h| h.name)
+                                .unwrap_or_else(|| s.store.to_uuid());
                             let r = match &s.result {
                                 Ok(st) => format!("ok: sent {} received {}", st.sent, st.received),
                                 Err(e) => format!("error: {e}"),
@@ -281,7 +287,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect(),
         },
-        Request::MeshRevoke { member } => Response::Revoked { member: node.revoke(&member)? },
+        Request::MeshRevoke { member } => Response::Revoked {
+            member: node.revoke(&member)?,
+        },
         Request::StoreSync { store } => {
             let only = match store {
                 Some(s) => Some(node.resolve(&s, None)?.id),
@@ -293,10 +301,17 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 .filter(|(_, s, _)| only.is_none_or(|o| o == *s))
                 .map(|(p, s, r)| SyncView {
                     peer: p.to_hex(),
-                    store: node.registry().get(&s).map(|h| h.name).unwrap_or_else(|| s.to_uuid()),
+                    store: node
+                        .registry()
+                        .get(&s)
+                        .map(|h| h.name)
+                        .unwrap_or_else(|| s.to_uuid()),
                     ok: r.is_ok(),
                     detail: match r {
-                        Ok(st) => format!("sent {} received {} in {} round trips, {} bytes", st.sent, st.received, st.round_trips, st.bytes),
+                        Ok(st) => format!(
+                            "sent {} received {} in {} round trips, {} bytes",
+                            st.sent, st.received, st.round_trips, st.bytes
+                        ),
                         Err(e) => e,
                     },
                 })
@@ -359,7 +374,12 @@ fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
     let peers = node.peers().ok()?;
     let members = node
         .mesh_status(None)
-        .map(|m| m.members.iter().filter(|(pk, _, st)| st == "active" && *pk != node.author().to_hex()).count())
+        .map(|m| {
+            m.members
+                .iter()
+                .filter(|(pk, _, st)| st == "active" && *pk != node.author().to_hex())
+                .count()
+        })
         .unwrap_or(0);
     let mut ok = 0;
     let mut last = 0u64;
@@ -374,7 +394,10 @@ fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
     let ago = if last == 0 {
         "never synced".to_string()
     } else {
-        format!("last sync {} s ago", lattice_kernel::now_ms().saturating_sub(last) / 1000)
+        format!(
+            "last sync {} s ago",
+            lattice_kernel::now_ms().saturating_sub(last) / 1000
+        )
     };
     Some(format!("in sync with {ok} of {members} members ({ago})"))
 }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lattice_kernel::{AuthorId, StoreId, now_ms};
-use lattice_net::{Announcer, BlobSource, Invite, InviteAuthority, JoinGrant, Net, NetConfig, PeerInfo, Policy, SyncStats};
+use lattice_net::{
+    Announcer, BlobSource, Invite, InviteAuthority, JoinGrant, Net, NetConfig, PeerInfo, Policy,
+    SyncStats,
+};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{DataDir, MeshRecord, Node, NodeError, Registry, root};
@@ -28,9 +31,15 @@ struct NodePolicy(Arc<Registry>);
 
 impl Policy for NodePolicy {
     fn may_sync(&self, store: &StoreId, peer: &AuthorId) -> bool {
-        let Some(h) = self.0.get(store) else { return false };
-        let Some(k) = self.0.kernel() else { return false };
-        let Ok(tx) = k.db().begin_read() else { return false };
+        let Some(h) = self.0.get(store) else {
+            return false;
+        };
+        let Some(k) = self.0.kernel() else {
+            return false;
+        };
+        let Ok(tx) = k.db().begin_read() else {
+            return false;
+        };
         self.0.is_member(&tx, h.mesh, *peer).unwrap_or(false)
     }
 
@@ -68,18 +77,32 @@ pub struct NetOptions {
 
 impl Default for NetOptions {
     fn default() -> Self {
-        NetOptions { listen: None, sync_interval: Duration::from_secs(30) }
+        NetOptions {
+            listen: None,
+            sync_interval: Duration::from_secs(30),
+        }
     }
 }
 
 impl Node {
     /// Starts networking for this node on `rt` (the daemon's runtime).
-    pub fn start_network(self: &Arc<Node>, rt: &tokio::runtime::Runtime, opts: NetOptions) -> Result<(), NodeError> {
+    pub fn start_network(
+        self: &Arc<Node>,
+        rt: &tokio::runtime::Runtime,
+        opts: NetOptions,
+    ) -> Result<(), NodeError> {
         let announcer = Announcer::new();
         let a = announcer.clone();
-        self.registry.add_listener(Box::new(move |entries| a.announce(entries)));
-        let saved = self.setting("listen")?.and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok());
-        let bind_addr = opts.listen.or(saved).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        self.registry
+            .add_listener(Box::new(move |entries| a.announce(entries)));
+        let saved = self
+            .setting("listen")?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.parse().ok());
+        let bind_addr = opts
+            .listen
+            .or(saved)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let config = NetConfig {
             bind_addr,
             anti_entropy: Some(opts.sync_interval),
@@ -101,7 +124,10 @@ impl Node {
         for (id, addrs) in self.saved_peers()? {
             net.add_peer(id, addrs);
         }
-        let _ = self.network.set(Network { net, rt: rt.handle().clone() });
+        let _ = self.network.set(Network {
+            net,
+            rt: rt.handle().clone(),
+        });
         Ok(())
     }
 
@@ -120,7 +146,13 @@ impl Node {
         for row in t.iter()? {
             let (k, v) = row?;
             if let Some(id) = AuthorId::from_slice(k.value()) {
-                out.push((id, v.value().split(',').filter_map(|a| a.parse().ok()).collect()));
+                out.push((
+                    id,
+                    v.value()
+                        .split(',')
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
+                ));
             }
         }
         Ok(out)
@@ -145,7 +177,10 @@ impl Node {
 
     fn require_founder(&self, mesh: &MeshRecord, what: &str) -> Result<(), NodeError> {
         if mesh.founder != self.author() {
-            return Err(NodeError::NotFounder(what.to_string(), mesh.founder.to_hex()));
+            return Err(NodeError::NotFounder(
+                what.to_string(),
+                mesh.founder.to_hex(),
+            ));
         }
         Ok(())
     }
@@ -159,9 +194,15 @@ impl Node {
         let expires_ms = now_ms() + ttl.as_millis() as u64;
         let tx = self.kernel.db().begin_write()?;
         let value = [mesh.root.0.as_slice(), &expires_ms.to_be_bytes(), &[0u8]].concat();
-        tx.open_table(INVITES)?.insert(blake3::hash(&secret).as_bytes().as_slice(), value.as_slice())?;
+        tx.open_table(INVITES)?.insert(
+            blake3::hash(&secret).as_bytes().as_slice(),
+            value.as_slice(),
+        )?;
         tx.commit()?;
-        Ok((n.net.invite(mesh.root, secret, expires_ms).to_text(), expires_ms))
+        Ok((
+            n.net.invite(mesh.root, secret, expires_ms).to_text(),
+            expires_ms,
+        ))
     }
 
     /// The inviter's side of a join: one-time, unexpired secret → the joiner
@@ -171,7 +212,10 @@ impl Node {
         let tx = self.kernel.db().begin_write()?;
         let mesh = {
             let mut t = tx.open_table(INVITES)?;
-            let rec = t.get(key.as_slice())?.map(|v| v.value().to_vec()).ok_or(NodeError::Invite("unknown invite"))?;
+            let rec = t
+                .get(key.as_slice())?
+                .map(|v| v.value().to_vec())
+                .ok_or(NodeError::Invite("unknown invite"))?;
             if rec.len() != 25 {
                 return Err(NodeError::Invite("unknown invite"));
             }
@@ -188,35 +232,66 @@ impl Node {
             StoreId::from_slice(&rec[..16]).expect("16")
         };
         tx.commit()?;
-        self.root_batch(&mesh, vec![(root::node_key(&joiner.to_hex(), "status"), b"active".to_vec())])?;
+        self.root_batch(
+            &mesh,
+            vec![(
+                root::node_key(&joiner.to_hex(), "status"),
+                b"active".to_vec(),
+            )],
+        )?;
         let n = self.network()?;
         let mut members: Vec<(AuthorId, Vec<SocketAddr>)> = vec![n.net.addr()];
-        members.extend(n.net.peers().into_iter().filter(|p| p.id != joiner).map(|p| (p.id, p.addrs)));
-        Ok(JoinGrant { mesh_id: mesh, members })
+        members.extend(
+            n.net
+                .peers()
+                .into_iter()
+                .filter(|p| p.id != joiner)
+                .map(|p| (p.id, p.addrs)),
+        );
+        Ok(JoinGrant {
+            mesh_id: mesh,
+            members,
+        })
     }
 
     /// Joins a mesh with an invite token: redeem it, sync the root store,
     /// open every declared store (fetching plugin blobs), sync them all.
     pub fn join(&self, token: &str) -> Result<MeshRecord, NodeError> {
-        let invite: Invite = token.trim().parse().map_err(|e: lattice_net::InviteParseError| NodeError::Net(format!("bad invite token: {e}")))?;
+        let invite: Invite = token
+            .trim()
+            .parse()
+            .map_err(|e: lattice_net::InviteParseError| {
+                NodeError::Net(format!("bad invite token: {e}"))
+            })?;
         if self.meshes().iter().any(|m| m.root == invite.mesh_id) {
             return Err(NodeError::Net("this node is already in that mesh".into()));
         }
         let n = self.network()?;
-        let grant = n.rt.block_on(n.net.join(&invite)).map_err(|e| NodeError::Net(e.to_string()))?;
+        let grant =
+            n.rt.block_on(n.net.join(&invite))
+                .map_err(|e| NodeError::Net(e.to_string()))?;
         let name = {
             let taken: Vec<String> = self.meshes().into_iter().map(|m| m.name).collect();
-            let base = if taken.iter().any(|t| t == "default") { format!("mesh-{}", &grant.mesh_id.to_hex()[..6]) } else { "default".into() };
+            let base = if taken.iter().any(|t| t == "default") {
+                format!("mesh-{}", &grant.mesh_id.to_hex()[..6])
+            } else {
+                "default".into()
+            };
             base
         };
-        let rec = MeshRecord { root: grant.mesh_id, founder: invite.inviter, name };
+        let rec = MeshRecord {
+            root: grant.mesh_id,
+            founder: invite.inviter,
+            name,
+        };
         self.remember_mesh(&rec)?;
         for (id, addrs) in &grant.members {
             if *id != self.author() {
                 n.net.add_peer(*id, addrs.clone());
             }
         }
-        n.rt.block_on(n.net.sync_store(invite.inviter, rec.root)).map_err(|e| NodeError::Net(e.to_string()))?;
+        n.rt.block_on(n.net.sync_store(invite.inviter, rec.root))
+            .map_err(|e| NodeError::Net(e.to_string()))?;
         self.catch_up()?;
         if self.setting("mesh")?.is_none() || self.meshes().len() == 1 {
             self.set_setting("mesh", &rec.root.0)?;
@@ -228,13 +303,19 @@ impl Node {
     /// Opens newly declared stores (fetching missing plugin blobs from
     /// peers, verified by hash and by the runtime's checks) and syncs every
     /// store with every peer. Safe to call any time.
-    pub fn catch_up(&self) -> Result<Vec<(AuthorId, StoreId, Result<SyncStats, String>)>, NodeError> {
+    pub fn catch_up(
+        &self,
+    ) -> Result<Vec<(AuthorId, StoreId, Result<SyncStats, String>)>, NodeError> {
         self.fetch_missing_blobs()?;
         let n = self.network()?;
         let mut results = Vec::new();
         // Twice: a synced root store may declare stores the first round missed.
         for _ in 0..2 {
-            results = n.rt.block_on(n.net.sync_all()).into_iter().map(|(p, s, r)| (p, s, r.map_err(|e| e.to_string()))).collect();
+            results =
+                n.rt.block_on(n.net.sync_all())
+                    .into_iter()
+                    .map(|(p, s, r)| (p, s, r.map_err(|e| e.to_string())))
+                    .collect();
             let before = self.registry.stores().len();
             self.registry.refresh(&self.kernel.db().begin_read()?)?;
             self.fetch_missing_blobs()?;
@@ -264,7 +345,9 @@ impl Node {
                         got += 1;
                         break;
                     }
-                    Err(e) => tracing::debug!(peer = %peer.id, error = %e, "blob fetch failed; trying the next peer"),
+                    Err(e) => {
+                        tracing::debug!(peer = %peer.id, error = %e, "blob fetch failed; trying the next peer")
+                    }
                 }
             }
         }
@@ -279,11 +362,15 @@ impl Node {
     pub fn revoke(&self, member: &str) -> Result<String, NodeError> {
         let mesh = self.current_mesh()?;
         self.require_founder(&mesh, "revoke")?;
-        let id = AuthorId::from_hex(member).ok_or_else(|| NodeError::Net(format!("`{member}` is not a 64-hex-digit node id")))?;
+        let id = AuthorId::from_hex(member)
+            .ok_or_else(|| NodeError::Net(format!("`{member}` is not a 64-hex-digit node id")))?;
         if id == self.author() {
             return Err(NodeError::Net("the founder cannot revoke itself".into()));
         }
-        self.root_batch(&mesh.root, vec![(root::node_key(&id.to_hex(), "status"), b"revoked".to_vec())])?;
+        self.root_batch(
+            &mesh.root,
+            vec![(root::node_key(&id.to_hex(), "status"), b"revoked".to_vec())],
+        )?;
         Ok(id.to_hex())
     }
 

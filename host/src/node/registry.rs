@@ -134,7 +134,13 @@ impl Registry {
 
     /// Hashes of plugin blobs that declared stores are waiting for.
     pub fn missing_blobs(&self) -> Vec<[u8; 32]> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).missing.iter().copied().collect()
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .missing
+            .iter()
+            .copied()
+            .collect()
     }
 
     pub fn add_watcher(&self, tx: std::sync::mpsc::Sender<SignedEntry>) {
@@ -248,7 +254,9 @@ impl Registry {
                         missing.insert(hash.0);
                     }
                 }
-                Err(e) => tracing::warn!(store = %uuid, error = %e, "store declared but cannot be opened"),
+                Err(e) => {
+                    tracing::warn!(store = %uuid, error = %e, "store declared but cannot be opened")
+                }
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -268,17 +276,28 @@ impl Registry {
     /// and the mesh's own keys are the founder's to write; any member may
     /// declare stores, plugins and channels and set its own `/nodes/{self}/name`.
     fn root_write_allowed(&self, mesh: StoreId, e: &SignedEntry) -> bool {
-        let founder = match self.inner.read().unwrap_or_else(|e| e.into_inner()).meshes.get(&mesh) {
+        let founder = match self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .meshes
+            .get(&mesh)
+        {
             Some(rec) => rec.founder,
             None => return false,
         };
         if e.author == founder {
             return true;
         }
-        let Ok(op) = root::KvOp::decode(e.payload.as_slice()) else { return false };
+        let Ok(op) = root::KvOp::decode(e.payload.as_slice()) else {
+            return false;
+        };
         let own_name = root::node_key(&e.author.to_hex(), "name");
         op.writes.iter().all(|w| {
-            w.key.starts_with("/stores/") || w.key.starts_with("/plugins/") || w.key.starts_with("/channels/") || w.key == own_name
+            w.key.starts_with("/stores/")
+                || w.key.starts_with("/plugins/")
+                || w.key.starts_with("/channels/")
+                || w.key == own_name
         })
     }
 

@@ -24,18 +24,39 @@ impl Run {
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// A clean failure: exit 1, one line on stderr, no panic.
     #[track_caller]
     pub fn fails_with(self, needle: &str) -> Run {
-        assert_eq!(self.code, 1, "expected exit 1:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "expected one stderr line, got: {}", self.stderr);
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one stderr line, got: {}",
+            self.stderr
+        );
         assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
-        assert!(self.stderr.contains(needle), "stderr lacks `{needle}`: {}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks `{needle}`: {}",
+            self.stderr
+        );
         self
     }
 }
@@ -46,7 +67,9 @@ pub struct Node {
 
 impl Node {
     pub fn new() -> Node {
-        Node { dir: tempfile::tempdir().unwrap() }
+        Node {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,7 +78,10 @@ impl Node {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--data-dir").arg(self.dir.path()).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        c.arg("--data-dir")
+            .arg(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
         c
     }
 
@@ -73,7 +99,14 @@ impl Node {
     }
 
     pub fn daemon_with(&self, extra: &[&str]) -> Daemon {
-        let child = self.cmd().arg("daemon").args(extra).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = self
+            .cmd()
+            .arg("daemon")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
@@ -87,8 +120,10 @@ impl Node {
     /// Creates a mesh plus a chat store `general` and a kv store `settings`.
     pub fn setup(&self) {
         self.run(&["mesh", "create"]).ok();
-        self.run(&["store", "create", "--type", "chat", "--name", "general"]).ok();
-        self.run(&["store", "create", "--type", "kv", "--name", "settings"]).ok();
+        self.run(&["store", "create", "--type", "chat", "--name", "general"])
+            .ok();
+        self.run(&["store", "create", "--type", "kv", "--name", "settings"])
+            .ok();
     }
 }
 
@@ -118,7 +153,11 @@ impl Drop for Daemon {
 
 /// Sends a signal with the `kill` command (no libc dependency needed).
 pub fn unsafe_kill(pid: u32, sig: i32) {
-    Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 /// Polls `f` until it returns true or `secs` pass.
