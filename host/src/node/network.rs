@@ -40,7 +40,7 @@ impl Policy for NodePolicy {
         let Ok(tx) = k.db().begin_read() else {
             return false;
         };
-        self.0.is_member(&tx, h.mesh, *peer).unwrap_or(false)
+        self.0.is_member(&tx, h.mesh, *peer, false).unwrap_or(false)
     }
 
     fn stores(&self) -> Vec<StoreId> {

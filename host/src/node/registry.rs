@@ -303,11 +303,16 @@ impl Registry {
 
     /// Whether `author` is an active member of `mesh` (cached until the
     /// next root entry applies).
+    /// `cache` may only be true on the commit thread, inside the write
+    /// transaction: there lookups are serialized with the root applies that
+    /// clear the cache. A result computed from a read snapshot could be
+    /// stale by the time it is stored, and would then stick.
     pub(crate) fn is_member(
         &self,
         txn: &impl ReadState,
         mesh: StoreId,
         author: AuthorId,
+        cache: bool,
     ) -> Result<bool, NodeError> {
         if let Some(&m) = self
             .inner
@@ -345,11 +350,13 @@ impl Registry {
                 author == founder && kv_list(txn, &mesh, &root_plugin, "/nodes/", 1)?.is_empty()
             }
         };
-        self.inner
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .members
-            .insert((mesh, author), member);
+        if cache {
+            self.inner
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .members
+                .insert((mesh, author), member);
+        }
         Ok(member)
     }
 }
@@ -447,7 +454,7 @@ impl CommitHook for NodeHook {
             tracing::debug!(store = %e.store.to_uuid(), "entry for a store this node does not run");
             return Ok(false);
         };
-        if !reg.is_member(txn, h.mesh, e.author)? {
+        if !reg.is_member(txn, h.mesh, e.author, true)? {
             return Ok(false);
         }
         if h.is_root() {
