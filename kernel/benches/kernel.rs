@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lattice_kernel::*;
 
+mod support;
+
 fn kernel(dir: &std::path::Path) -> Kernel {
     Kernel::open(
         &dir.join("log.redb"),
@@ -53,40 +55,12 @@ fn single_latency(c: &mut Criterion) {
     g.finish();
 }
 
-/// 100k entries from 5 authors, chained, as a peer would send them.
-fn foreign_batch(n: usize) -> Vec<Vec<u8>> {
-    let store = StoreId::random();
-    let authors: Vec<Identity> = (0..5).map(|_| Identity::generate()).collect();
-    let mut tips = vec![(0u64, EntryId::ZERO); 5];
-    let mut hlc = now_ms() << COUNTER_BITS;
-    (0..n)
-        .map(|i| {
-            let a = i % 5;
-            hlc += 1;
-            let (seq, prev) = tips[a];
-            let e = SignedEntry::sign(
-                &authors[a],
-                Draft {
-                    store,
-                    seq: seq + 1,
-                    prev,
-                    hlc,
-                    deps: vec![],
-                    payload: (i as u64).to_le_bytes().to_vec(),
-                },
-            );
-            tips[a] = (seq + 1, e.id);
-            e.to_wire()
-        })
-        .collect()
-}
-
 fn ingest(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     let n = 100_000;
     g.throughput(Throughput::Elements(n as u64));
-    let batch = foreign_batch(n);
+    let batch = support::ForeignAuthors::new(5).batch(n);
     g.bench_function("100k_foreign_entries", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

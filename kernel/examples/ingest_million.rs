@@ -9,6 +9,9 @@ use std::time::Instant;
 
 use lattice_kernel::*;
 
+#[path = "../benches/support.rs"]
+mod support;
+
 fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -28,33 +31,12 @@ fn main() {
         Arc::new(NoHook),
     )
     .expect("open log");
-    let store = StoreId::random();
-    let authors: Vec<Identity> = (0..5).map(|_| Identity::generate()).collect();
-    let mut tips = vec![(0u64, EntryId::ZERO); 5];
-    let mut hlc = now_ms() << COUNTER_BITS;
+    let mut peer = support::ForeignAuthors::new(5);
+    let store = peer.store();
     let mut ingest_time = std::time::Duration::ZERO;
     let mut done = 0;
     while done < n {
-        let chunk: Vec<Vec<u8>> = (done..(done + 4096).min(n))
-            .map(|i| {
-                let a = i % 5;
-                hlc += 1;
-                let (seq, prev) = tips[a];
-                let e = SignedEntry::sign(
-                    &authors[a],
-                    Draft {
-                        store,
-                        seq: seq + 1,
-                        prev,
-                        hlc,
-                        deps: vec![],
-                        payload: (i as u64).to_le_bytes().to_vec(),
-                    },
-                );
-                tips[a] = (seq + 1, e.id);
-                e.to_wire()
-            })
-            .collect();
+        let chunk = peer.batch(4096.min(n - done));
         let t = Instant::now();
         let r = k.ingest(&chunk).expect("ingest");
         ingest_time += t.elapsed();
