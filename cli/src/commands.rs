@@ -232,11 +232,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
     if json {
         if let (Cmd::Store(StoreCmd::Log { .. }), Response::Log { store, entries }) = (&cmd, &resp)
         {
-            let cat = Catalog::fetch(b)?;
-            let schema = cat
-                .plugin_by_hash(&store.plugin_hash)
-                .map(Schema::of)
-                .transpose()?;
+            let schema = store_schema(b, &store.plugin_hash)?;
             for e in entries {
                 let op = schema
                     .as_ref()
@@ -303,7 +299,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         (_, Response::Mesh { mesh }) => println!("{} {}", mesh.id, mesh.name),
         (_, Response::Invite { token, expires_ms }) => {
             println!("{token}");
-            let mins = expires_ms.saturating_sub(lattice_kernel_now()) / 60_000;
+            let mins = expires_ms.saturating_sub(lattice_kernel::now_ms()) / 60_000;
             eprintln!(
                 "one-time invite, valid for {mins} min: on the other node run `lattice mesh join TOKEN`"
             );
@@ -315,7 +311,12 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             for p in peers {
                 let seen = p
                     .last_seen_ms
-                    .map(|t| format!("{} s ago", lattice_kernel_now().saturating_sub(t) / 1000))
+                    .map(|t| {
+                        format!(
+                            "{} s ago",
+                            lattice_kernel::now_ms().saturating_sub(t) / 1000
+                        )
+                    })
                     .unwrap_or_else(|| "never".into());
                 println!(
                     "{} {:<12} last seen {seen:<10} {}",
@@ -441,11 +442,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             }
         }
         (_, Response::Log { store, entries }) => {
-            let cat = Catalog::fetch(b)?;
-            let schema = cat
-                .plugin_by_hash(&store.plugin_hash)
-                .map(Schema::of)
-                .transpose()?;
+            let schema = store_schema(b, &store.plugin_hash)?;
             for e in entries {
                 let op = schema
                     .as_ref()
@@ -503,6 +500,14 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The schema of the plugin with this hash, for decoding a store's ops.
+fn store_schema(b: &mut Backend, plugin_hash: &str) -> Result<Option<Schema>> {
+    Catalog::fetch(b)?
+        .plugin_by_hash(plugin_hash)
+        .map(Schema::of)
+        .transpose()
+}
+
 /// Largest plugin file the CLI will read (the node enforces its own cap).
 const MAX_PLUGIN_FILE: u64 = 16 << 20;
 
@@ -541,13 +546,6 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     Ok(stop)
-}
-
-fn lattice_kernel_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn daemon(
@@ -979,15 +977,15 @@ fn bench(posts: u32) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Encodes `{ string text = 1; }` (chat PostRequest) without the descriptor.
+/// The chat plugin's `PostRequest` (`string text = 1`), for the benchmark.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PostRequest {
+    #[prost(string, tag = "1")]
+    text: String,
+}
+
 fn encode_text_field(text: &str) -> Vec<u8> {
-    let mut v = vec![0x0a];
-    let mut n = text.len();
-    while n >= 0x80 {
-        v.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    v.push(n as u8);
-    v.extend_from_slice(text.as_bytes());
-    v
+    prost::Message::encode_to_vec(&PostRequest {
+        text: text.to_string(),
+    })
 }

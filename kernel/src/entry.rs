@@ -106,6 +106,15 @@ impl SignedEntry {
         limits: &Limits,
         clock: &Hlc,
     ) -> Result<SignedEntry, ValidationError> {
+        let e = Self::decode_shape(wire, limits)?;
+        clock.check_drift(e.hlc)?;
+        Ok(e)
+    }
+
+    /// The rules of [`decode`](Self::decode) that do not depend on when the
+    /// entry arrives: for entries already in the log, whose HLC may be far
+    /// behind or (after a clock correction) ahead of ours.
+    pub fn decode_shape(wire: &[u8], limits: &Limits) -> Result<SignedEntry, ValidationError> {
         if wire.len() > limits.max_entry_bytes {
             return Err(ValidationError::TooLarge {
                 size: wire.len(),
@@ -152,7 +161,6 @@ impl SignedEntry {
         if (b.seq == 1) != (prev == EntryId::ZERO) {
             return Err(ValidationError::ChainStart { seq: b.seq });
         }
-        clock.check_drift(b.hlc)?;
         Ok(SignedEntry {
             id: EntryId(*blake3::hash(&env.body).as_bytes()),
             store,

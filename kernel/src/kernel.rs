@@ -351,10 +351,7 @@ impl Kernel {
         if v.len() < 32 {
             return Err(KernelError::Corrupt("entry record"));
         }
-        // Stored entries were validated on the way in; the drift bound is
-        // about arrival time, so it must not be re-applied to old entries.
-        let lax = Hlc::new(Duration::from_secs(u32::MAX as u64));
-        SignedEntry::decode(&v[32..], &self.shared.config.limits, &lax)
+        SignedEntry::decode_shape(&v[32..], &self.shared.config.limits)
             .map_err(|_| KernelError::Corrupt("entry record"))
     }
 

@@ -39,6 +39,21 @@ pub fn plugin_view(p: &Plugin, builtin: bool) -> PluginView {
     }
 }
 
+/// The shipped plugins, then every other plugin `stores` run (once each).
+fn plugin_views(node: &Node, stores: &[StoreHandle]) -> Result<Vec<PluginView>, NodeError> {
+    let mut plugins = Vec::new();
+    for (name, _) in builtin::BUILTIN {
+        plugins.push(plugin_view(&*node.registry().load_kind(name)?, true));
+    }
+    for s in stores {
+        let hash = hex::encode(s.plugin.info().hash);
+        if !plugins.iter().any(|p: &PluginView| p.hash == hash) {
+            plugins.push(plugin_view(&s.plugin, false));
+        }
+    }
+    Ok(plugins)
+}
+
 pub fn entry_view(e: &SignedEntry, noop: Option<String>) -> EntryView {
     EntryView {
         id: e.id.to_hex(),
@@ -189,19 +204,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 Some(m) => node.stores_of(&m.root),
                 None => vec![],
             };
-            let mut plugins: Vec<PluginView> = Vec::new();
-            for (name, _) in builtin::BUILTIN {
-                let p = node.registry().load_kind(name)?;
-                plugins.push(plugin_view(&p, true));
-            }
-            for s in &stores {
-                if !plugins
-                    .iter()
-                    .any(|p| p.hash == hex::encode(s.plugin.info().hash))
-                {
-                    plugins.push(plugin_view(&s.plugin, false));
-                }
-            }
+            let plugins = plugin_views(node, &stores)?;
             let stores = stores
                 .iter()
                 .map(|s| {
@@ -234,21 +237,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::Watch { .. } => {
             return Err(NodeError::RootSchema("watch is a streaming request".into()));
         }
-        Request::PluginList => {
-            let mut plugins: Vec<PluginView> = Vec::new();
-            for (name, _) in builtin::BUILTIN {
-                plugins.push(plugin_view(&*node.registry().load_kind(name)?, true));
-            }
-            for s in node.registry().stores() {
-                if !plugins
-                    .iter()
-                    .any(|p| p.hash == hex::encode(s.plugin.info().hash))
-                {
-                    plugins.push(plugin_view(&s.plugin, false));
-                }
-            }
-            Response::Plugins { plugins }
-        }
+        Request::PluginList => Response::Plugins {
+            plugins: plugin_views(node, &node.registry().stores())?,
+        },
         Request::MeshInvite { expires_secs } => {
             let (token, expires_ms) = node.invite(std::time::Duration::from_secs(expires_secs))?;
             Response::Invite { token, expires_ms }

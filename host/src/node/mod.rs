@@ -221,10 +221,8 @@ impl Node {
 
     fn read_meshes(&self) -> Result<Vec<MeshRecord>, NodeError> {
         let tx = self.kernel.db().begin_read()?;
-        let t = match tx.open_table(MESHES) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
+        let Some(t) = read_table(&tx, MESHES)? else {
+            return Ok(vec![]);
         };
         let mut out = Vec::new();
         for row in t.iter()? {
@@ -247,10 +245,9 @@ impl Node {
 
     fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, NodeError> {
         let tx = self.kernel.db().begin_read()?;
-        match tx.open_table(SETTINGS) {
-            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
+        match read_table(&tx, SETTINGS)? {
+            Some(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            None => Ok(None),
         }
     }
 
@@ -553,14 +550,13 @@ impl Node {
         let log = self.kernel.status(&h.id)?;
         let tx = self.kernel.db().begin_read()?;
         let state_digest = crate::runtime::state_digest(&tx, &h.id.0)?;
-        let noops = match tx.open_table(NOOPS) {
-            Ok(t) => {
+        let noops = match read_table(&tx, NOOPS)? {
+            Some(t) => {
                 let lo = [h.id.0.as_slice(), &[0u8; 32]].concat();
                 let hi = [h.id.0.as_slice(), &[0xffu8; 32]].concat();
                 t.range(lo.as_slice()..=hi.as_slice())?.count() as u64
             }
-            Err(redb::TableError::TableDoesNotExist(_)) => 0,
-            Err(e) => return Err(e.into()),
+            None => 0,
         };
         Ok(StoreStatus {
             handle: h.clone(),
@@ -580,11 +576,7 @@ impl Node {
     ) -> Result<Vec<(SignedEntry, Option<String>)>, NodeError> {
         let entries = self.kernel.log(&h.id, from, limit)?;
         let tx = self.kernel.db().begin_read()?;
-        let noops = match tx.open_table(NOOPS) {
-            Ok(t) => Some(t),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let noops = read_table(&tx, NOOPS)?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let reason = match &noops {
@@ -639,6 +631,19 @@ impl Node {
         let (tx, rx) = std::sync::mpsc::channel();
         self.registry.add_watcher(tx);
         rx
+    }
+}
+
+/// A table in a read snapshot, `None` before anything was written to it
+/// (redb creates tables on first write, and a fresh node has written nothing).
+pub(crate) fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, NodeError> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -137,10 +137,8 @@ impl Node {
 
     fn saved_peers(&self) -> Result<Vec<(AuthorId, Vec<SocketAddr>)>, NodeError> {
         let tx = self.kernel.db().begin_read()?;
-        let t = match tx.open_table(PEERS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
+        let Some(t) = super::read_table(&tx, PEERS)? else {
+            return Ok(vec![]);
         };
         let mut out = Vec::new();
         for row in t.iter()? {
