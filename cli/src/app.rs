@@ -127,6 +127,8 @@ pub enum StoreCmd {
     List,
     /// Make STORE the one its type name refers to (`lattice chat …`).
     Use { store: String },
+    /// Delete STORE for every member (its creator or the mesh founder): every replica closes it.
+    Delete { store: String },
     /// Entry count, heads, state digest, plugin of a store.
     Status { store: Option<String> },
     /// The store's ops in commit order, decoded.

@@ -199,6 +199,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         Cmd::Store(StoreCmd::Use { store }) => Request::StoreUse {
             store: store.clone(),
         },
+        Cmd::Store(StoreCmd::Delete { store }) => Request::StoreDelete {
+            store: store.clone(),
+        },
         Cmd::Store(StoreCmd::Status { store }) | Cmd::Store(StoreCmd::Digest { store }) => {
             Request::StoreStatus {
                 store: store.clone(),
@@ -332,6 +335,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     println!("    {store:<16} {r}");
                 }
             }
+        }
+        (_, Response::Deleted { store }) => {
+            eprintln!("deleted store {store}: every member closes it and refuses its new entries");
         }
         (_, Response::Revoked { member }) => {
             println!("{member}");

@@ -45,6 +45,10 @@ pub enum ValidationError {
     ForeignDep(EntryId),
     #[error("author {0} is not an active member of this store's mesh")]
     Unauthorized(AuthorId),
+    /// A rule of the layer above (the node's root-store rules); the text
+    /// names the rule. Typed at that layer, carried here as text.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// Failures of the kernel itself (storage, hook), as opposed to bad entries.

@@ -70,6 +70,8 @@ impl IngestReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStatus {
     pub entries: u64,
+    /// Entries logged as void placeholders (never applied).
+    pub voided: u64,
     /// Order-independent digest of the store's entry ids.
     pub digest: SetDigest,
     pub heads: Vec<EntryId>,
@@ -362,11 +364,23 @@ impl Kernel {
             Some(v) => log::decode_store_meta(v.value())?,
             None => (0, SetDigest::default()),
         };
+        let voids = txn.open_table(log::VOIDS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let voided = voids.range(lo.as_slice()..=hi.as_slice())?.count() as u64;
         Ok(LogStatus {
             entries,
+            voided,
             digest,
             heads: self.heads(store)?,
         })
+    }
+
+    /// Whether a logged entry is a void placeholder (never applied).
+    pub fn is_void(&self, store: &StoreId, id: &EntryId) -> Result<bool, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::VOIDS)?;
+        Ok(t.get(log::pair_key(&store.0, &id.0).as_slice())?.is_some())
     }
 
     pub fn heads(&self, store: &StoreId) -> Result<Vec<EntryId>, KernelError> {

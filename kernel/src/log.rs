@@ -33,6 +33,9 @@ pub(crate) const ORPHANS: Def = TableDefinition::new("kernel_orphans");
 pub(crate) const ORPHAN_AGE: Def = TableDefinition::new("kernel_orphan_age");
 /// store ‖ author ‖ seq(8) ‖ id → envelope bytes: every entry of a fork.
 pub(crate) const FORKS: Def = TableDefinition::new("kernel_forks");
+/// store ‖ id → (): logged entries that are void (kept as placeholders so
+/// their descendants apply, never applied themselves).
+pub(crate) const VOIDS: Def = TableDefinition::new("kernel_voids");
 
 /// What happened to one submitted entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,21 +50,60 @@ pub enum Outcome {
     Rejected(ValidationError),
 }
 
+/// What the layer above decides about an entry, before it is logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Log it and apply it.
+    Apply,
+    /// Log it as a placeholder but never apply it (e.g. a revoked author's
+    /// entry past its cut-off). Its descendants by other authors still
+    /// commit and apply, instead of waiting forever for a dep.
+    Void,
+    /// Keep nothing. The rule may change (a member admitted later), so this
+    /// must not be final: sync offers the entry again.
+    Refuse(ValidationError),
+}
+
+/// "Every entry of `author` in `store` above `seq` is void from now on":
+/// a hook's answer to [`CommitHook::voids`] after a revocation applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoidAbove {
+    pub store: StoreId,
+    pub author: AuthorId,
+    pub seq: u64,
+}
+
 /// The caller's side of a commit: membership and state changes, run inside
 /// the kernel's write transaction so an entry and its effects land together.
+///
+/// Admission must be a pure function of the entry and of replicated state
+/// (never local time or arrival order): when a later entry changes the
+/// verdict for entries already applied (a revocation), the kernel rebuilds
+/// the store by [`reset`](Self::reset) and replaying its log through
+/// `admit`/`apply`, so every replica ends where the same log leads.
 pub trait CommitHook: Send + Sync + 'static {
-    /// Whether the entry's author may write this entry to its store (the
-    /// whole entry is given so per-author rules can look at the op). Sees
-    /// writes made earlier in the same transaction (a membership change
-    /// applies to the next entry).
-    fn authorize(&self, _txn: &WriteTransaction, _entry: &SignedEntry) -> Result<bool, HookError> {
-        Ok(true)
+    /// Whether and how to take the entry (the whole entry is given so
+    /// per-author rules can look at the op). Sees writes made earlier in the
+    /// same transaction (a membership change applies to the next entry).
+    fn admit(&self, _txn: &WriteTransaction, _entry: &SignedEntry) -> Result<Admission, HookError> {
+        Ok(Admission::Apply)
     }
 
     /// Applies a committed entry's effects. Called exactly once per entry, in
     /// causal order. An error aborts the whole transaction (storage failure);
     /// a plugin that merely rejects an op must record a no-op, not fail.
     fn apply(&self, txn: &WriteTransaction, entry: &SignedEntry) -> Result<(), HookError>;
+
+    /// After `entry` applied: entries it makes void retroactively. If any
+    /// such entry is already logged, the kernel rebuilds that store.
+    fn voids(&self, _txn: &WriteTransaction, _entry: &SignedEntry) -> Result<Vec<VoidAbove>, HookError> {
+        Ok(Vec::new())
+    }
+
+    /// Forgets everything `apply` derived for `store`, before a replay.
+    fn reset(&self, _txn: &WriteTransaction, store: &StoreId) -> Result<(), HookError> {
+        Err(format!("this hook cannot rebuild store {}", store.to_uuid()).into())
+    }
 
     /// Called after the transaction holding these entries is durable.
     fn committed(&self, _entries: &[SignedEntry]) {}
@@ -76,6 +118,13 @@ impl CommitHook for NoHook {
     fn apply(&self, _: &WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
         Ok(())
     }
+}
+
+/// Entries read per step of a replay (bounds memory on big stores).
+const REPLAY_CHUNK: usize = 1024;
+
+fn hook_err(h: HookError) -> KernelError {
+    KernelError::Hook(h.to_string())
 }
 
 pub(crate) fn chain_key(store: &StoreId, author: &AuthorId, seq: u64) -> [u8; 56] {
@@ -126,6 +175,7 @@ pub(crate) struct LogTxn<'t> {
     orphans: Table<'t, Bytes, Bytes>,
     orphan_age: Table<'t, Bytes, Bytes>,
     forks: Table<'t, Bytes, Bytes>,
+    voids: Table<'t, Bytes, Bytes>,
     /// Entries committed in this transaction, in order, for the post-commit
     /// notification and per-entry outcomes.
     pub committed: Vec<SignedEntry>,
@@ -144,6 +194,7 @@ impl<'t> LogTxn<'t> {
             orphans: txn.open_table(ORPHANS)?,
             orphan_age: txn.open_table(ORPHAN_AGE)?,
             forks: txn.open_table(FORKS)?,
+            voids: txn.open_table(VOIDS)?,
             committed: Vec::new(),
         })
     }
@@ -181,7 +232,7 @@ impl<'t> LogTxn<'t> {
         entry: SignedEntry,
         now_ms: u64,
     ) -> Result<Outcome, KernelError> {
-        let first = self.try_commit(hook, clock, &entry, now_ms)?;
+        let first = self.try_commit(hook, clock, limits, &entry, now_ms)?;
         if first != Outcome::Committed {
             return Ok(first);
         }
@@ -196,7 +247,7 @@ impl<'t> LogTxn<'t> {
                         continue;
                     }
                 };
-                match self.try_commit(hook, clock, &child, received_ms)? {
+                match self.try_commit(hook, clock, limits, &child, received_ms)? {
                     Outcome::Committed => unblocked.push(child.id),
                     Outcome::Rejected(e) => {
                         tracing::warn!(id = %child.id, error = %e, "orphan rejected once its deps arrived")
@@ -212,17 +263,18 @@ impl<'t> LogTxn<'t> {
         &mut self,
         hook: &dyn CommitHook,
         clock: &Hlc,
+        limits: &Limits,
         e: &SignedEntry,
         received_ms: u64,
     ) -> Result<Outcome, KernelError> {
         if self.entries.get(e.id.0.as_slice())?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        if !hook
-            .authorize(self.txn, e)
-            .map_err(|h| KernelError::Hook(h.to_string()))?
-        {
-            return Ok(Outcome::Rejected(ValidationError::Unauthorized(e.author)));
+        let admission = hook
+            .admit(self.txn, e)
+            .map_err(|h| KernelError::Hook(h.to_string()))?;
+        if let Admission::Refuse(why) = admission {
+            return Ok(Outcome::Rejected(why));
         }
         // Chain rules.
         let ck = chain_key(&e.store, &e.author, e.seq);
@@ -288,11 +340,91 @@ impl<'t> LogTxn<'t> {
             }
         }
         self.write(e)?;
-        hook.apply(self.txn, e)
-            .map_err(|h| KernelError::Hook(h.to_string()))?;
+        if admission == Admission::Void {
+            self.voids
+                .insert(pair_key(&e.store.0, &e.id.0).as_slice(), [].as_slice())?;
+            tracing::debug!(id = %e.id, author = %e.author, "entry logged as void");
+        } else {
+            hook.apply(self.txn, e).map_err(hook_err)?;
+            let voids = hook.voids(self.txn, e).map_err(hook_err)?;
+            self.rebuild_for(hook, limits, &voids)?;
+        }
         clock.merge(e.hlc);
         self.committed.push(e.clone());
         Ok(Outcome::Committed)
+    }
+
+    /// Rebuilds every store in which an entry named by `voids` is logged.
+    fn rebuild_for(
+        &mut self,
+        hook: &dyn CommitHook,
+        limits: &Limits,
+        voids: &[VoidAbove],
+    ) -> Result<(), KernelError> {
+        let mut stores: Vec<StoreId> = Vec::new();
+        for v in voids {
+            let lo = chain_key(&v.store, &v.author, v.seq.saturating_add(1));
+            let hi = chain_key(&v.store, &v.author, u64::MAX);
+            if self.chain.range(lo.as_slice()..=hi.as_slice())?.next().is_some()
+                && !stores.contains(&v.store)
+            {
+                stores.push(v.store);
+            }
+        }
+        for store in stores {
+            self.rebuild(hook, limits, &store)?;
+        }
+        Ok(())
+    }
+
+    /// Replays a store's log from scratch, in its commit order (a causal
+    /// order), asking the hook again which entries apply. What the replay
+    /// derives depends only on the log, so a replica that applied an entry
+    /// before learning it was void ends where one that never applied it is.
+    fn rebuild(
+        &mut self,
+        hook: &dyn CommitHook,
+        limits: &Limits,
+        store: &StoreId,
+    ) -> Result<(), KernelError> {
+        tracing::info!(store = %store.to_uuid(), "rebuilding store state from its log");
+        hook.reset(self.txn, store).map_err(hook_err)?;
+        let lo = pair_key(&store.0, &[0u8; 32]);
+        let hi = pair_key(&store.0, &[0xffu8; 32]);
+        self.voids
+            .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+        let mut next = 0u64;
+        loop {
+            let from = pair_key(&store.0, &next.to_be_bytes());
+            let to = pair_key(&store.0, &u64::MAX.to_be_bytes());
+            let mut ids = Vec::with_capacity(REPLAY_CHUNK);
+            for row in self.order.range(from.as_slice()..=to.as_slice())? {
+                let (k, v) = row?;
+                next = u64_at(k.value(), 16) + 1;
+                ids.push(EntryId::from_slice(v.value()).ok_or(KernelError::Corrupt("order record"))?);
+                if ids.len() == REPLAY_CHUNK {
+                    break;
+                }
+            }
+            if ids.is_empty() {
+                return Ok(());
+            }
+            for id in ids {
+                let wire = match self.entries.get(id.0.as_slice())? {
+                    Some(v) if v.value().len() > 32 => v.value()[32..].to_vec(),
+                    _ => return Err(KernelError::Corrupt("order names a missing entry")),
+                };
+                let e = SignedEntry::decode_shape(&wire, limits)
+                    .map_err(|_| KernelError::Corrupt("stored entry no longer decodes"))?;
+                match hook.admit(self.txn, &e).map_err(hook_err)? {
+                    Admission::Apply => hook.apply(self.txn, &e).map_err(hook_err)?,
+                    Admission::Void | Admission::Refuse(_) => {
+                        self.voids
+                            .insert(pair_key(&store.0, &id.0).as_slice(), [].as_slice())?;
+                    }
+                }
+            }
+        }
     }
 
     fn write(&mut self, e: &SignedEntry) -> Result<(), KernelError> {

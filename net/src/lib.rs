@@ -59,12 +59,27 @@ pub trait BlobSource: Send + Sync + 'static {
     fn blob(&self, hash: [u8; 32]) -> Option<Vec<u8>>;
 }
 
-/// What an accepted invite yields: the mesh (its root store) and where to
-/// find its members.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What an accepted invite yields: the mesh (its root store), its founder
+/// and secret (the joiner checks `mesh_id` is derived from both, so a token
+/// cannot lie about who founded the mesh), and where to find its members.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinGrant {
     pub mesh_id: StoreId,
+    pub founder: AuthorId,
+    /// Known only to members: keys the mesh's gossip topic ids.
+    pub mesh_secret: [u8; 32],
     pub members: Vec<(AuthorId, Vec<SocketAddr>)>,
+}
+
+impl std::fmt::Debug for JoinGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("JoinGrant")
+            .field("mesh_id", &self.mesh_id)
+            .field("founder", &self.founder)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Redeems invite secrets on the inviter's side. The node implements the

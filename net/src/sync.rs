@@ -494,8 +494,20 @@ pub(crate) async fn join(inner: &Arc<Inner>, invite: &Invite) -> Result<JoinGran
         inner.add_peer(id, &addrs);
         members.push((id, addrs));
     }
+    let founder = AuthorId::from_slice(&g.founder)
+        .ok_or_else(|| NetError::Protocol("grant founder is not 32 bytes".into()))?;
+    let mesh_secret: [u8; 32] = g
+        .mesh_secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| NetError::Protocol("grant mesh secret is not 32 bytes".into()))?;
     inner.touch(&invite.inviter);
-    Ok(JoinGrant { mesh_id, members })
+    Ok(JoinGrant {
+        mesh_id,
+        founder,
+        mesh_secret,
+        members,
+    })
 }
 
 // ----------------------------------------------------------------- server
@@ -683,6 +695,8 @@ async fn serve_join(
             tracing::info!(joiner = %peer, mesh = %g.mesh_id, "invite redeemed");
             JR::Grant(pb::JoinGrant {
                 mesh_id: g.mesh_id.0.to_vec(),
+                founder: g.founder.0.to_vec(),
+                mesh_secret: g.mesh_secret.to_vec(),
                 members: g
                     .members
                     .iter()

@@ -56,6 +56,10 @@ pub enum Request {
     StoreUse {
         store: String,
     },
+    /// Delete a store for every member (its creator or the founder).
+    StoreDelete {
+        store: String,
+    },
     StoreStatus {
         store: Option<String>,
     },
@@ -251,6 +255,9 @@ pub enum Response {
     },
     Revoked {
         member: String,
+    },
+    Deleted {
+        store: String,
     },
     Synced {
         results: Vec<SyncView>,

@@ -278,6 +278,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect(),
         },
+        Request::StoreDelete { store } => Response::Deleted {
+            store: node.store_delete(&store)?,
+        },
         Request::MeshRevoke { member } => Response::Revoked {
             member: node.revoke(&member)?,
         },

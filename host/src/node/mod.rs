@@ -7,6 +7,8 @@ mod datadir;
 pub mod network;
 pub mod registry;
 pub mod root;
+mod root_rules;
+pub mod trust;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use datadir::{DataDir, LOG_FILE, SOCKET_FILE, resolve as resolve_data_dir};
 pub use registry::{MeshRecord, Registry, StoreHandle};
+pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
 
 use crate::runtime::{
     CallError, Context, LoadError, Runtime, RuntimeConfig, RuntimeError, builtin,
@@ -190,6 +193,14 @@ impl Node {
             Arc::new(NodeHook(registry.clone())),
         )?);
         registry.set_kernel(&kernel);
+        {
+            // Create the trust tables up front so readers never race their creation.
+            let tx = kernel.db().begin_write()?;
+            for def in trust::ALL {
+                tx.open_table(*def)?;
+            }
+            tx.commit()?;
+        }
         let node = Node {
             data,
             kernel,
@@ -228,16 +239,24 @@ impl Node {
         for row in t.iter()? {
             let (k, v) = row?;
             let (k, v) = (k.value(), v.value());
-            let (Some(root), Some(founder)) = (
+            let (Some(root), Some(founder), Some(secret)) = (
                 StoreId::from_slice(k),
                 v.get(..32).and_then(AuthorId::from_slice),
+                v.get(32..64).and_then(|s| <[u8; 32]>::try_from(s).ok()),
             ) else {
                 return Err(NodeError::RootSchema("corrupt mesh record".into()));
             };
+            if root::mesh_id(&founder, &secret) != root {
+                return Err(NodeError::RootSchema(format!(
+                    "mesh record {} does not match its founder and secret",
+                    root.to_uuid()
+                )));
+            }
             out.push(MeshRecord {
                 root,
                 founder,
-                name: String::from_utf8_lossy(&v[32..]).into_owned(),
+                secret,
+                name: String::from_utf8_lossy(&v[64..]).into_owned(),
             });
         }
         Ok(out)
@@ -272,9 +291,11 @@ impl Node {
         if existing.iter().any(|m| m.name == name) {
             return Err(NodeError::NameTaken(name));
         }
+        let secret = root::random_secret();
         let rec = MeshRecord {
-            root: StoreId::random(),
+            root: root::mesh_id(&self.author(), &secret),
             founder: self.author(),
+            secret,
             name: name.clone(),
         };
         self.remember_mesh(&rec)?;
@@ -300,7 +321,12 @@ impl Node {
     /// Records a mesh locally and starts running its root store.
     pub fn remember_mesh(&self, rec: &MeshRecord) -> Result<(), NodeError> {
         let tx = self.kernel.db().begin_write()?;
-        let value = [rec.founder.0.as_slice(), rec.name.as_bytes()].concat();
+        let value = [
+            rec.founder.0.as_slice(),
+            rec.secret.as_slice(),
+            rec.name.as_bytes(),
+        ]
+        .concat();
         tx.open_table(MESHES)?
             .insert(rec.root.0.as_slice(), value.as_slice())?;
         tx.commit()?;
@@ -354,25 +380,12 @@ impl Node {
             .registry
             .get(&record.root)
             .ok_or_else(|| NodeError::UnknownMesh(record.name.clone()))?;
+        let _ = root;
         let tx = self.kernel.db().begin_read()?;
-        let mut members: Vec<(String, String, String)> = Vec::new();
-        for (key, value) in registry::kv_list(&tx, &record.root, &root.plugin, "/nodes/", u32::MAX)?
-        {
-            let mut parts = key.trim_start_matches("/nodes/").splitn(2, '/');
-            let (Some(pk), Some(field)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            if members.last().map(|m| m.0.as_str()) != Some(pk) {
-                members.push((pk.to_string(), String::new(), String::new()));
-            }
-            let m = members.last_mut().expect("pushed above");
-            let v = String::from_utf8_lossy(&value).into_owned();
-            match field {
-                "name" => m.1 = v,
-                "status" => m.2 = v,
-                _ => {}
-            }
-        }
+        let members = trust::members(&tx, &record.root)?
+            .into_iter()
+            .map(|(id, name, status)| (id.to_hex(), name, status.to_string()))
+            .collect();
         let stores = self.stores_of(&record.root);
         Ok(MeshStatus {
             record,
@@ -412,36 +425,24 @@ impl Node {
         ty: StoreType<'_>,
     ) -> Result<StoreHandle, NodeError> {
         let mesh = self.current_mesh()?;
-        let (plugin, kind, mut puts) = match ty {
+        let wasm: &[u8] = match ty {
             StoreType::Builtin(n) => {
-                if builtin::builtin(n).is_none() {
-                    return Err(NodeError::UnknownType(n.to_string()));
-                }
-                (self.registry.load_kind(n)?, n.to_string(), vec![])
+                builtin::builtin(n).ok_or_else(|| NodeError::UnknownType(n.to_string()))?
             }
-            StoreType::Wasm(bytes) => {
-                let plugin = self.registry.runtime().load(bytes)?;
-                let info = plugin.info();
-                let hash = lattice_kernel::EntryId(info.hash).to_hex();
-                self.data.put_blob(&info.hash, bytes)?;
-                let puts = vec![
-                    (
-                        root::plugin_key(&hash, "name"),
-                        info.name.clone().into_bytes(),
-                    ),
-                    (
-                        root::plugin_key(&hash, "version"),
-                        info.version.clone().into_bytes(),
-                    ),
-                    (
-                        root::plugin_key(&hash, "size"),
-                        info.size.to_string().into_bytes(),
-                    ),
-                ];
-                (plugin, hash, puts)
-            }
+            StoreType::Wasm(bytes) => bytes,
         };
-        let type_name = plugin.info().name.clone();
+        // Every store is pinned to the hash of its plugin blob, shipped
+        // plugins included, and the blob is kept so peers can fetch it.
+        let plugin = self.registry.runtime().load(wasm)?;
+        let info = plugin.info();
+        let hash = lattice_kernel::EntryId(info.hash).to_hex();
+        self.data.put_blob(&info.hash, wasm)?;
+        let mut puts = vec![
+            (root::plugin_key(&hash, "name"), info.name.clone().into_bytes()),
+            (root::plugin_key(&hash, "version"), info.version.clone().into_bytes()),
+            (root::plugin_key(&hash, "size"), info.size.to_string().into_bytes()),
+        ];
+        let type_name = info.name.clone();
         let existing = self.stores_of(&mesh.root);
         let name = match name {
             Some(n) => n.to_string(),
@@ -459,31 +460,58 @@ impl Node {
         if existing.iter().any(|s| s.name == name) {
             return Err(NodeError::NameTaken(name));
         }
-        let id = StoreId::random();
-        let uuid = id.to_uuid();
-        let created_at = lattice_kernel::now_ms();
-        let handle = StoreHandle {
-            id,
-            mesh: mesh.root,
-            name: name.clone(),
-            kind: kind.clone(),
-            created_at,
-            plugin,
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&root::random_secret()[..16]);
+        let profile = root_rules::PROFILES[root_rules::PROFILES.len() - 1];
+        let decl = StoreDecl {
+            store: store_id(&mesh.root, &self.author(), &hash, profile, &nonce),
+            creator: self.author(),
+            kind: hash,
+            profile,
+            nonce,
+            created_at: lattice_kernel::now_ms(),
         };
-        // Running before declared: the declaration and any entry written
-        // right after it must find the store.
-        self.registry.insert(handle.clone());
+        let uuid = decl.store.to_uuid();
+        puts.extend(root_rules::declaration_writes(&decl));
         puts.push((root::store_key(&uuid, "name"), name.clone().into_bytes()));
-        puts.push((root::store_key(&uuid, "type"), kind.into_bytes()));
-        puts.push((
-            root::store_key(&uuid, "created_at"),
-            created_at.to_string().into_bytes(),
-        ));
         if type_name == "chat" {
             puts.push((root::channel_key(&name), uuid.into_bytes()));
         }
         self.root_batch(&mesh.root, puts)?;
-        Ok(handle)
+        self.registry.refresh(&self.kernel.db().begin_read()?)?;
+        self.registry
+            .get(&decl.store)
+            .ok_or_else(|| NodeError::RootSchema("a store just declared did not open".into()))
+    }
+
+    /// Deletes a store for every member: a root op by its creator (proving
+    /// it with the declaration) or the founder. Every replica closes the
+    /// store and refuses its new entries; its log stays as history.
+    pub fn store_delete(&self, sel: &str) -> Result<String, NodeError> {
+        let h = self.resolve(sel, Some(sel))?;
+        let mesh = self
+            .registry
+            .mesh(&h.mesh)
+            .ok_or_else(|| NodeError::UnknownMesh(h.mesh.to_uuid()))?;
+        let tx = self.kernel.db().begin_read()?;
+        let decl = trust::declared_stores(&tx, &h.mesh)?
+            .into_iter()
+            .find(|d| d.decl.store == h.id)
+            .ok_or_else(|| NodeError::RootSchema("store has no declaration".into()))?;
+        drop(tx);
+        let uuid = h.id.to_uuid();
+        let mut puts = vec![(root::store_key(&uuid, "deleted"), b"1".to_vec())];
+        if decl.decl.creator == self.author() {
+            puts.extend(root_rules::declaration_writes(&decl.decl));
+        } else if mesh.founder != self.author() {
+            return Err(NodeError::NotFounder(
+                format!("delete a store created by {}", decl.decl.creator.to_hex()),
+                mesh.founder.to_hex(),
+            ));
+        }
+        self.root_batch(&h.mesh, puts)?;
+        self.registry.refresh(&self.kernel.db().begin_read()?)?;
+        Ok(h.name)
     }
 
     /// Finds the store a command line names. `selector` is a store name,
@@ -647,7 +675,7 @@ pub(crate) fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-fn validate_name(name: &str) -> Result<(), NodeError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), NodeError> {
     let bad = |why| Err(NodeError::BadName(name.to_string(), why));
     if name.is_empty() || name.len() > 64 {
         return bad("use 1 to 64 characters");

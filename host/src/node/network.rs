@@ -31,16 +31,7 @@ struct NodePolicy(Arc<Registry>);
 
 impl Policy for NodePolicy {
     fn may_sync(&self, store: &StoreId, peer: &AuthorId) -> bool {
-        let Some(h) = self.0.get(store) else {
-            return false;
-        };
-        let Some(k) = self.0.kernel() else {
-            return false;
-        };
-        let Ok(tx) = k.db().begin_read() else {
-            return false;
-        };
-        self.0.is_member(&tx, h.mesh, *peer, false).unwrap_or(false)
+        self.0.may_access(store, peer)
     }
 
     fn stores(&self) -> Vec<StoreId> {
@@ -246,8 +237,15 @@ impl Node {
                 .filter(|p| p.id != joiner)
                 .map(|p| (p.id, p.addrs)),
         );
+        let rec = self
+            .meshes()
+            .into_iter()
+            .find(|m| m.root == mesh)
+            .ok_or_else(|| NodeError::UnknownMesh(mesh.to_uuid()))?;
         Ok(JoinGrant {
             mesh_id: mesh,
+            founder: rec.founder,
+            mesh_secret: rec.secret,
             members,
         })
     }
@@ -277,9 +275,20 @@ impl Node {
             };
             base
         };
+        // The grant must be for the token's mesh, and that mesh's id must
+        // be derived from the founder and secret the grant names.
+        if grant.mesh_id != invite.mesh_id
+            || root::mesh_id(&grant.founder, &grant.mesh_secret) != invite.mesh_id
+        {
+            return Err(NodeError::Net(format!(
+                "the inviter's grant does not match mesh {}: refusing to join",
+                invite.mesh_id.to_uuid()
+            )));
+        }
         let rec = MeshRecord {
             root: grant.mesh_id,
-            founder: invite.inviter,
+            founder: grant.founder,
+            secret: grant.mesh_secret,
             name,
         };
         self.remember_mesh(&rec)?;
@@ -365,11 +374,25 @@ impl Node {
         if id == self.author() {
             return Err(NodeError::Net("the founder cannot revoke itself".into()));
         }
+        // The cut-off: per store, the member's last entry this node has.
+        // Those stand everywhere; anything later is void everywhere, so
+        // replicas agree whatever they had received when this arrives.
+        let mut cutoff = Vec::new();
+        let stores = std::iter::once(mesh.root).chain(self.stores_of(&mesh.root).into_iter().map(|s| s.id));
+        for store in stores {
+            if let Some(t) = self.kernel.tips(&store)?.into_iter().find(|t| t.author == id) {
+                cutoff.push((store, t.seq));
+            }
+        }
+        let hex = id.to_hex();
         self.root_batch(
             &mesh.root,
-            vec![(root::node_key(&id.to_hex(), "status"), b"revoked".to_vec())],
+            vec![
+                (root::node_key(&hex, "status"), b"revoked".to_vec()),
+                (root::node_key(&hex, "cutoff"), super::root_rules::encode_cutoff(&cutoff)),
+            ],
         )?;
-        Ok(id.to_hex())
+        Ok(hex)
     }
 
     pub fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {

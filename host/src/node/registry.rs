@@ -2,23 +2,29 @@
 //! commit hook that applies each entry through its store's plugin inside the
 //! kernel's write transaction.
 //!
-//! The registry is derived from the root stores' state (`/stores/…`), so a
-//! store declared on another node appears here once the root store syncs.
+//! The registry is an in-memory view of the host's trust tables
+//! ([`super::trust`]): a store declared on another node appears here once
+//! the root entry declaring it commits. Admission never trusts this view;
+//! it reads the tables inside the write transaction.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
-use lattice_kernel::{AuthorId, CommitHook, HookError, Kernel, SignedEntry, StoreId};
-use prost::Message;
-use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
+use lattice_kernel::{
+    Admission, AuthorId, CommitHook, HookError, Kernel, SignedEntry, StoreId, ValidationError,
+    VoidAbove,
+};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use super::NodeError;
 use super::datadir::DataDir;
-use super::{NodeError, root};
-use crate::runtime::{ApplyOutcome, Op, Plugin, ReadState, Runtime, builtin};
+use super::root_rules::{self, RootWrite, StoreDecl};
+use super::trust::{self, Owner, TrustView};
+use crate::runtime::{ApplyOutcome, Op, Plugin, Runtime, builtin};
 
 /// store ‖ entry id → reason, for ops a plugin could not apply.
 pub(crate) const NOOPS: TableDefinition<&[u8], &str> = TableDefinition::new("host_noops");
-/// root store id → founder pubkey (32) ‖ mesh name.
+/// root store id → founder pubkey (32) ‖ mesh secret (32) ‖ mesh name.
 pub(crate) const MESHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("host_meshes");
 
 /// A running store.
@@ -28,7 +34,8 @@ pub struct StoreHandle {
     /// The root store of the mesh that declares it (itself for a root).
     pub mesh: StoreId,
     pub name: String,
-    /// `kv`, `log`, `chat`, or the hex blake3 of a plugin blob.
+    /// Hex blake3 of the plugin blob the store is pinned to (shipped
+    /// plugins too), or `kv` for a root store (host-interpreted).
     pub kind: String,
     pub created_at: u64,
     pub plugin: Arc<Plugin>,
@@ -49,6 +56,9 @@ impl StoreHandle {
 pub struct MeshRecord {
     pub root: StoreId,
     pub founder: AuthorId,
+    /// Known to members only (never logged): `root` is derived from it and
+    /// the founder ([`root::mesh_id`]), and it keys the gossip topic ids.
+    pub secret: [u8; 32],
     pub name: String,
 }
 
@@ -56,8 +66,6 @@ pub struct MeshRecord {
 struct Inner {
     stores: HashMap<StoreId, StoreHandle>,
     meshes: HashMap<StoreId, MeshRecord>,
-    /// (mesh, author) → active member? Cleared whenever a root entry applies.
-    members: HashMap<(StoreId, AuthorId), bool>,
     /// A root store changed since the last refresh.
     dirty: bool,
     /// Plugin blobs that declared stores need and this node lacks.
@@ -132,6 +140,13 @@ impl Registry {
         v
     }
 
+    /// The secret of the mesh `store` belongs to (keys its gossip topic).
+    pub fn mesh_secret(&self, store: &StoreId) -> Option<[u8; 32]> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mesh = inner.stores.get(store)?.mesh;
+        inner.meshes.get(&mesh).map(|m| m.secret)
+    }
+
     /// Hashes of plugin blobs that declared stores are waiting for.
     pub fn missing_blobs(&self) -> Vec<[u8; 32]> {
         self.inner
@@ -157,13 +172,18 @@ impl Registry {
             .push(f);
     }
 
-    /// Loads a plugin by store type: a shipped plugin's name or a blob hash.
+    /// Loads a plugin by store type: the hex blake3 of a blob, which is
+    /// either one of the shipped plugins or a blob in the data dir. A store
+    /// is pinned to the hash, so a host upgrade never changes what it runs.
     pub fn load_kind(&self, kind: &str) -> Result<Arc<Plugin>, NodeError> {
         if let Some(wasm) = builtin::builtin(kind) {
             return Ok(self.runtime.load(wasm)?);
         }
         let hash = lattice_kernel::EntryId::from_hex(kind)
             .ok_or_else(|| NodeError::UnknownType(kind.to_string()))?;
+        if let Some(wasm) = builtin_by_hash(&hash.0) {
+            return Ok(self.runtime.load(wasm)?);
+        }
         let wasm = self
             .data
             .get_blob(&hash.0)?
@@ -191,78 +211,68 @@ impl Registry {
         Ok(())
     }
 
-    /// Registers a store before its first entry is written (local create).
-    pub(crate) fn insert(&self, h: StoreHandle) {
+    pub fn mesh(&self, root: &StoreId) -> Option<MeshRecord> {
         self.inner
-            .write()
+            .read()
             .unwrap_or_else(|e| e.into_inner())
-            .stores
-            .insert(h.id, h);
+            .meshes
+            .get(root)
+            .cloned()
     }
 
-    /// Re-reads every root store's `/stores/` keys and opens stores not yet
-    /// running. Stores whose plugin blob is not here yet are skipped (and
-    /// retried on the next refresh).
-    pub fn refresh(&self, tx: &impl ReadState) -> Result<(), NodeError> {
-        let roots: Vec<(StoreId, Arc<Plugin>)> = {
-            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            inner
-                .meshes
-                .keys()
-                .filter_map(|r| inner.stores.get(r).map(|h| (*r, h.plugin.clone())))
-                .collect()
-        };
-        let mut found = Vec::new();
-        for (root_id, plugin) in roots {
-            for (uuid, fields) in list_stores(tx, &root_id, &plugin)? {
-                found.push((root_id, uuid, fields));
-            }
-        }
-        let mut fresh = Vec::new();
+    /// Re-reads the declared stores of every mesh from the trust tables and
+    /// opens those not yet running; closes deleted ones. Stores whose plugin
+    /// blob is not here yet are skipped (and retried on the next refresh).
+    pub fn refresh(&self, tx: &redb::ReadTransaction) -> Result<(), NodeError> {
+        let meshes: Vec<StoreId> = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .meshes
+            .keys()
+            .copied()
+            .collect();
+        let mut open: HashMap<StoreId, StoreHandle> = HashMap::new();
         let mut missing = std::collections::BTreeSet::new();
-        for (mesh, uuid, fields) in found {
-            let Some(id) = StoreId::from_uuid(&uuid) else {
-                continue;
-            };
-            let known = self.get(&id);
-            let name = fields.get("name").cloned().unwrap_or_else(|| uuid.clone());
-            if let Some(mut h) = known {
-                if h.name != name {
-                    h.name = name;
-                    fresh.push(h);
+        for mesh in meshes {
+            for d in trust::declared_stores(tx, &mesh)? {
+                if d.deleted {
+                    continue;
                 }
-                continue;
-            }
-            let Some(kind) = fields.get("type").cloned() else {
-                continue;
-            };
-            let created_at = fields
-                .get("created_at")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            match self.load_kind(&kind) {
-                Ok(plugin) => fresh.push(StoreHandle {
+                let id = d.decl.store;
+                let name = d.name.clone().unwrap_or_else(|| id.to_uuid());
+                let plugin = match self.get(&id) {
+                    Some(h) => h.plugin,
+                    None => match self.load_kind(&d.decl.kind) {
+                        Ok(p) => p,
+                        Err(NodeError::MissingBlob(_)) => {
+                            if let Some(h) = lattice_kernel::EntryId::from_hex(&d.decl.kind) {
+                                missing.insert(h.0);
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(store = %id.to_uuid(), error = %e, "store declared but cannot be opened");
+                            continue;
+                        }
+                    },
+                };
+                open.insert(
                     id,
-                    mesh,
-                    name,
-                    kind,
-                    created_at,
-                    plugin,
-                }),
-                Err(NodeError::MissingBlob(h)) => {
-                    if let Some(hash) = lattice_kernel::EntryId::from_hex(&h) {
-                        missing.insert(hash.0);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(store = %uuid, error = %e, "store declared but cannot be opened")
-                }
+                    StoreHandle {
+                        id,
+                        mesh,
+                        name,
+                        kind: d.decl.kind,
+                        created_at: d.decl.created_at,
+                        plugin,
+                    },
+                );
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        for h in fresh {
-            inner.stores.insert(h.id, h);
-        }
+        inner.stores.retain(|id, h| h.is_root() || open.contains_key(id));
+        inner.stores.extend(open);
         inner.dirty = false;
         inner.missing = missing;
         Ok(())
@@ -272,195 +282,155 @@ impl Registry {
         self.kernel.get().and_then(Weak::upgrade)
     }
 
-    /// Per-author rules for the root store: membership (`/nodes/*/status`)
-    /// and the mesh's own keys are the founder's to write; any member may
-    /// declare stores, plugins and channels and set its own `/nodes/{self}/name`.
-    fn root_write_allowed(&self, mesh: StoreId, e: &SignedEntry) -> bool {
-        let founder = match self
-            .inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .meshes
-            .get(&mesh)
-        {
-            Some(rec) => rec.founder,
-            None => return false,
+    /// Whether `peer` may read and write `store` now: an active member of
+    /// its mesh (a table lookup in a snapshot).
+    pub fn may_access(&self, store: &StoreId, peer: &AuthorId) -> bool {
+        let check = || -> Result<bool, NodeError> {
+            let Some(k) = self.kernel() else { return Ok(false) };
+            let tx = k.db().begin_read()?;
+            let Some(view) = TrustView::read(&tx)? else { return Ok(false) };
+            let mesh = match self.mesh(store) {
+                Some(_) => *store,
+                None => match view.owner(store, false)? {
+                    Owner::Store { mesh, deleted: false } => mesh,
+                    _ => return Ok(false),
+                },
+            };
+            let Some(rec) = self.mesh(&mesh) else { return Ok(false) };
+            view.is_active(&mesh, &rec.founder, peer)
         };
-        if e.author == founder {
-            return true;
+        check().unwrap_or(false)
+    }
+
+    /// Makes sure the plugin of a declared store is loaded, reading its
+    /// declaration in the write transaction (it may have committed earlier
+    /// in the same batch).
+    fn ensure_loaded(&self, txn: &WriteTransaction, store: &StoreId, mesh: &StoreId) -> Result<(), String> {
+        if self.get(store).is_some() {
+            return Ok(());
         }
-        let Ok(op) = root::KvOp::decode(e.payload.as_slice()) else {
-            return false;
+        let decl = (|| -> Result<Option<StoreDecl>, NodeError> {
+            let t = txn.open_table(trust::DECLS)?;
+            let Some(v) = t.get(store.0.as_slice())? else { return Ok(None) };
+            Ok(Some(trust::decode_decl(*store, v.value())?.1))
+        })()
+        .map_err(|e| e.to_string())?;
+        let Some(StoreDecl { kind, created_at, .. }) = decl else {
+            return Err(format!("store {} is not declared", store.to_uuid()));
         };
-        let own_name = root::node_key(&e.author.to_hex(), "name");
-        op.writes.iter().all(|w| {
-            w.key.starts_with("/stores/")
-                || w.key.starts_with("/plugins/")
-                || w.key.starts_with("/channels/")
-                || w.key == own_name
+        match self.load_kind(&kind) {
+            Ok(plugin) => {
+                let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+                inner.stores.entry(*store).or_insert(StoreHandle {
+                    id: *store,
+                    mesh: *mesh,
+                    name: store.to_uuid(),
+                    kind,
+                    created_at,
+                    plugin,
+                });
+                inner.dirty = true;
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(h) = lattice_kernel::EntryId::from_hex(&kind) {
+                    self.inner
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .missing
+                        .insert(h.0);
+                }
+                Err(format!("store {} cannot run here yet: {e}", store.to_uuid()))
+            }
+        }
+    }
+
+    fn mark_dirty(&self) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).dirty = true;
+    }
+}
+
+/// The shipped plugin whose blob hashes to `hash`.
+pub(crate) fn builtin_by_hash(hash: &[u8; 32]) -> Option<&'static [u8]> {
+    static HASHES: OnceLock<Vec<([u8; 32], &'static [u8])>> = OnceLock::new();
+    HASHES
+        .get_or_init(|| {
+            builtin::BUILTIN
+                .iter()
+                .map(|(_, w)| (*blake3::hash(w).as_bytes(), *w))
+                .collect()
         })
-    }
-
-    /// Whether `author` is an active member of `mesh` (cached until the
-    /// next root entry applies).
-    /// `cache` may only be true on the commit thread, inside the write
-    /// transaction: there lookups are serialized with the root applies that
-    /// clear the cache. A result computed from a read snapshot could be
-    /// stale by the time it is stored, and would then stick.
-    pub(crate) fn is_member(
-        &self,
-        txn: &impl ReadState,
-        mesh: StoreId,
-        author: AuthorId,
-        cache: bool,
-    ) -> Result<bool, NodeError> {
-        if let Some(&m) = self
-            .inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .members
-            .get(&(mesh, author))
-        {
-            return Ok(m);
-        }
-        let (root_plugin, founder) = {
-            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            let rec = inner
-                .meshes
-                .get(&mesh)
-                .ok_or(NodeError::UnknownMesh(mesh.to_uuid()))?;
-            let h = inner
-                .stores
-                .get(&mesh)
-                .ok_or(NodeError::UnknownMesh(mesh.to_uuid()))?;
-            (h.plugin.clone(), rec.founder)
-        };
-        let status = kv_get(
-            txn,
-            &mesh,
-            &root_plugin,
-            &root::node_key(&author.to_hex(), "status"),
-        )?;
-        let member = match status.as_deref() {
-            Some(b"active") => true,
-            Some(_) => false,
-            // Genesis: before anyone is recorded, only the founder may write
-            // (the founder's first root entry records the founder as active).
-            None => {
-                author == founder && kv_list(txn, &mesh, &root_plugin, "/nodes/", 1)?.is_empty()
-            }
-        };
-        if cache {
-            self.inner
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .members
-                .insert((mesh, author), member);
-        }
-        Ok(member)
-    }
-}
-
-/// `(uuid, {field: value})` for every store declared in a root store.
-fn list_stores(
-    tx: &impl ReadState,
-    root_id: &StoreId,
-    plugin: &Plugin,
-) -> Result<Vec<(String, HashMap<String, String>)>, NodeError> {
-    let mut out: Vec<(String, HashMap<String, String>)> = Vec::new();
-    for (key, value) in kv_list(tx, root_id, plugin, "/stores/", u32::MAX)? {
-        let mut parts = key.trim_start_matches("/stores/").splitn(2, '/');
-        let (Some(uuid), Some(field)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let value = String::from_utf8_lossy(&value).into_owned();
-        match out.last_mut() {
-            Some((u, m)) if u == uuid => {
-                m.insert(field.to_string(), value);
-            }
-            _ => out.push((
-                uuid.to_string(),
-                HashMap::from([(field.to_string(), value)]),
-            )),
-        }
-    }
-    Ok(out)
-}
-
-/// Reads one root key's LWW value through the kv plugin.
-pub(crate) fn kv_get(
-    tx: &impl ReadState,
-    store: &StoreId,
-    plugin: &Plugin,
-    key: &str,
-) -> Result<Option<Vec<u8>>, NodeError> {
-    let req = root::GetRequest {
-        key: key.to_string(),
-        mode: 0,
-    }
-    .encode_to_vec();
-    let reply = plugin.query(tx, &store.0, "Get", &req)?;
-    let r = root::GetReply::decode(reply.as_slice())
-        .map_err(|e| NodeError::RootSchema(e.to_string()))?;
-    Ok(r.found.then_some(r.value))
-}
-
-/// Lists root keys under `prefix` (LWW values), following pagination.
-pub(crate) fn kv_list(
-    tx: &impl ReadState,
-    store: &StoreId,
-    plugin: &Plugin,
-    prefix: &str,
-    max: u32,
-) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let req = root::ListRequest {
-            prefix: prefix.into(),
-            after: after.clone(),
-            limit: 500,
-            mode: 0,
-        }
-        .encode_to_vec();
-        let reply = plugin.query(tx, &store.0, "List", &req)?;
-        let r = root::ListReply::decode(reply.as_slice())
-            .map_err(|e| NodeError::RootSchema(e.to_string()))?;
-        for e in r.entries {
-            if out.len() as u32 >= max {
-                return Ok(out);
-            }
-            out.push((e.key, e.value));
-        }
-        if r.next.is_empty() || r.next == after {
-            return Ok(out);
-        }
-        after = r.next;
-    }
+        .iter()
+        .find(|(h, _)| h == hash)
+        .map(|(_, w)| *w)
 }
 
 /// The kernel's commit hook for a node.
 pub struct NodeHook(pub Arc<Registry>);
 
+impl NodeHook {
+    /// The mesh of a root entry, with its validated writes.
+    fn root_writes(&self, e: &SignedEntry) -> Option<(MeshRecord, Vec<RootWrite>)> {
+        let rec = self.0.mesh(&e.store)?;
+        let writes = root_rules::check(&rec.root, &rec.founder, e).ok()?;
+        Some((rec, writes))
+    }
+}
+
+fn refused(why: impl std::fmt::Display) -> Admission {
+    Admission::Refuse(ValidationError::Refused(why.to_string()))
+}
+
 impl CommitHook for NodeHook {
-    fn authorize(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<bool, HookError> {
+    fn admit(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<Admission, HookError> {
         let reg = &self.0;
-        let mut handle = reg.get(&e.store);
-        if handle.is_none() && reg.inner.read().unwrap_or_else(|e| e.into_inner()).dirty {
-            reg.refresh(txn)?;
-            handle = reg.get(&e.store);
-        }
-        let Some(h) = handle else {
-            tracing::debug!(store = %e.store.to_uuid(), "entry for a store this node does not run");
-            return Ok(false);
+        let root = reg.mesh(&e.store);
+        let view = TrustView::write(txn)?;
+        let rec = match &root {
+            Some(rec) => rec.clone(),
+            None => match view.owner(&e.store, false)? {
+                Owner::Store { deleted: true, .. } => {
+                    return Ok(refused(format!("store {} was deleted", e.store.to_uuid())));
+                }
+                Owner::Store { mesh, .. } => match reg.mesh(&mesh) {
+                    Some(rec) => rec,
+                    None => return Ok(refused("store of a mesh this node left")),
+                },
+                Owner::Root | Owner::Unknown => {
+                    return Ok(refused(format!(
+                        "store {} is not declared in any mesh of this node (yet)",
+                        e.store.to_uuid()
+                    )));
+                }
+            },
         };
-        if !reg.is_member(txn, h.mesh, e.author, true)? {
-            return Ok(false);
+        let standing = view.standing(&rec.root, &rec.founder, &e.store, &e.author)?;
+        match trust::admit_author(standing, e) {
+            Err(v) => return Ok(Admission::Refuse(v)),
+            Ok(false) => return Ok(Admission::Void),
+            Ok(true) => {}
         }
-        if h.is_root() {
-            return Ok(reg.root_write_allowed(h.mesh, e));
+        if root.is_some() {
+            let writes = match root_rules::check(&rec.root, &rec.founder, e) {
+                Ok(w) => w,
+                Err(r) => return Ok(refused(r)),
+            };
+            for w in &writes {
+                if let RootWrite::NodeStatus(node, _) = w {
+                    if let Some(by) = view.revoked_by(&rec.root, node)? {
+                        if by != e.id.0 {
+                            return Ok(refused(root_rules::RootRuleError::Revoked(node.to_hex())));
+                        }
+                    }
+                }
+            }
+            return Ok(Admission::Apply);
         }
-        Ok(true)
+        drop(view);
+        Ok(match reg.ensure_loaded(txn, &e.store, &rec.root) {
+            Ok(()) => Admission::Apply,
+            Err(why) => refused(why),
+        })
     }
 
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {
@@ -482,9 +452,31 @@ impl CommitHook for NodeHook {
             t.insert(key.as_slice(), reason.to_string().as_str())?;
         }
         if h.is_root() {
-            let mut inner = reg.inner.write().unwrap_or_else(|e| e.into_inner());
-            inner.members.retain(|(m, _), _| *m != h.id);
-            inner.dirty = true;
+            let (rec, writes) = self
+                .root_writes(e)
+                .ok_or("a root entry applied without passing the root rules")?;
+            trust::apply_root(txn, &rec.root, e, &writes)?;
+            reg.mark_dirty();
+        }
+        Ok(())
+    }
+
+    fn voids(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<Vec<VoidAbove>, HookError> {
+        match self.root_writes(e) {
+            Some((rec, writes)) => Ok(trust::voids_of(txn, &rec.root, &writes)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn reset(&self, txn: &WriteTransaction, store: &StoreId) -> Result<(), HookError> {
+        crate::runtime::clear_store(txn, &store.0)?;
+        let lo = [store.0.as_slice(), &[0u8; 32]].concat();
+        let hi = [store.0.as_slice(), &[0xffu8; 32]].concat();
+        txn.open_table(NOOPS)?
+            .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+        if self.0.mesh(store).is_some() {
+            trust::reset_mesh(txn, store)?;
+            self.0.mark_dirty();
         }
         Ok(())
     }

@@ -72,6 +72,25 @@ pub struct ListReply {
     pub next: String,
 }
 
+/// A mesh's root store id: derived from its founder and secret, so whoever
+/// holds the secret can check who founded the mesh (an invite token cannot
+/// lie about it), and a root id cannot be chosen to equal another store's.
+pub fn mesh_id(founder: &lattice_kernel::AuthorId, secret: &[u8; 32]) -> lattice_kernel::StoreId {
+    let mut h = blake3::Hasher::new_derive_key("lattice mesh id v1");
+    h.update(&founder.0);
+    h.update(secret);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    lattice_kernel::StoreId(id)
+}
+
+/// 32 bytes from the OS random source.
+pub fn random_secret() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the OS random source must be available");
+    b
+}
+
 pub fn store_key(uuid: &str, field: &str) -> String {
     format!("/stores/{uuid}/{field}")
 }

@@ -85,8 +85,12 @@ pub struct RecordingHook {
 pub const TEST_STATE: TableDefinition<&[u8], u64> = TableDefinition::new("test_state");
 
 impl CommitHook for RecordingHook {
-    fn authorize(&self, _: &WriteTransaction, e: &SignedEntry) -> Result<bool, HookError> {
-        Ok(!self.refuse.lock().unwrap().contains(&e.author))
+    fn admit(&self, _: &WriteTransaction, e: &SignedEntry) -> Result<Admission, HookError> {
+        Ok(if self.refuse.lock().unwrap().contains(&e.author) {
+            Admission::Refuse(ValidationError::Unauthorized(e.author))
+        } else {
+            Admission::Apply
+        })
     }
 
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {

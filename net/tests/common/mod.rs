@@ -97,6 +97,8 @@ impl InviteAuthority for Invites {
         self.members.allow(self.mesh, &[joiner]);
         Ok(JoinGrant {
             mesh_id: self.mesh,
+            founder: AuthorId([0; 32]),
+            mesh_secret: [7; 32],
             members: self.roster.lock().unwrap().clone(),
         })
     }
