@@ -23,6 +23,9 @@ impl Policy for Everyone {
     fn stores(&self) -> Vec<StoreId> {
         vec![self.0]
     }
+    fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]> {
+        Some(*blake3::hash(&store.0).as_bytes())
+    }
 }
 
 struct Hook {

@@ -23,6 +23,7 @@ pub(crate) async fn bind(
     secret: [u8; 32],
     config: &NetConfig,
     lookup: MemoryLookup,
+    gate: crate::admission::GateHook,
 ) -> Result<Endpoint> {
     let mut builder = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&secret))
@@ -35,7 +36,9 @@ pub(crate) async fn bind(
         .bind_addr(config.bind_addr)
         .map_err(|e| NetError::Bind(format!("bind address {}: {e}", config.bind_addr)))?
         .portmapper_config(PortmapperConfig::Disabled)
-        .address_lookup(lookup);
+        .address_lookup(lookup)
+        .hooks(gate)
+        .alpns(vec![crate::sync::ALPN.to_vec()]);
     if !config.relays && !config.public_lookup {
         builder = builder.net_report_config(NetReportConfig::minimal());
     }

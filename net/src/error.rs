@@ -23,6 +23,8 @@ pub enum NetError {
     Stream(String),
     #[error("peer {peer} is not a member of store {store}; nothing is synced with it")]
     NotMember { store: StoreId, peer: AuthorId },
+    #[error("store {store} has no gossip topic key here (its mesh is unknown)")]
+    NoTopicKey { store: StoreId },
     #[error("the peer refused the request: {0}")]
     Refused(String),
     #[error("blob {hash} not available from the peer: {reason}")]

@@ -1,12 +1,18 @@
-//! Gossip: one iroh-gossip topic per store, carrying small announcements of
-//! new entries.
+//! Gossip: one topic per store, inside its mesh's overlay (see
+//! [`crate::admission`]), carrying small announcements of new entries.
 //!
 //! Gossip is the fast path, sync the correct one. An announcement carries
 //! the entry itself only when it fits under the configured message size
 //! (oversize broadcasts are dropped silently upstream); otherwise, or when
 //! the entry cannot commit yet (its deps are missing), the receiver runs a
 //! targeted, debounced sync with the neighbour that delivered it. Gossip
-//! never replays missed messages, so anti-entropy covers everything else.
+//! never replays missed messages, so a neighbour coming up on a topic
+//! triggers a catch-up sync of that store with it (a broadcast made before
+//! any neighbour was up is not lost), and anti-entropy covers the rest.
+//!
+//! Topics are subscribed when the network starts and on every membership
+//! change (a root entry committed: stores appear, members come and go), not
+//! lazily on the first broadcast.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,31 +26,38 @@ use prost::Message;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
+use crate::admission::overlay_alpn;
 use crate::endpoint::{author_of, endpoint_id};
 use crate::error::{NetError, Result};
 use crate::net::Inner;
 use crate::pb;
 
-/// The gossip topic of a store: blake3("lattice/store/" ‖ store id), so
-/// topics of different stores never collide and carry no other meaning.
-pub fn topic_id(store: &StoreId) -> TopicId {
-    let mut h = blake3::Hasher::new();
-    h.update(b"lattice/store/");
-    h.update(&store.0);
-    TopicId::from_bytes(*h.finalize().as_bytes())
+/// The gossip topic of `store`, keyed by its mesh's topic key: a
+/// non-member, who lacks the key, cannot derive it from the store id.
+pub fn topic_id(key: &[u8; 32], store: &StoreId) -> TopicId {
+    let k = blake3::derive_key("lattice 2025 gossip topic", key);
+    TopicId::from_bytes(*blake3::keyed_hash(&k, &store.0).as_bytes())
 }
 
-/// A cheap, clonable, non-blocking handle for announcing committed entries.
+enum Note {
+    Entries(Vec<SignedEntry>),
+    Membership,
+}
+
+/// A cheap, clonable, non-blocking handle for announcing committed entries
+/// and membership changes.
 ///
 /// It exists before the network does: the kernel's `CommitHook` is created
 /// before `Kernel::open`, and `Net::spawn` needs the kernel. Give a clone
 /// to the hook (call [`Announcer::announce`] from `committed`) and another
-/// to [`crate::NetConfig::announcer`]; entries announced before the network
-/// is up wait in the queue. One `Net` consumes one announcer.
+/// to [`crate::NetConfig::announcer`]; notes sent before the network is up
+/// wait in the queue. One `Net` consumes one announcer. Notes are handled
+/// in order, so entries committed after a revocation are never sent to the
+/// revoked peer by this node.
 #[derive(Clone)]
 pub struct Announcer {
-    tx: UnboundedSender<Vec<SignedEntry>>,
-    rx: Arc<Mutex<Option<UnboundedReceiver<Vec<SignedEntry>>>>>,
+    tx: UnboundedSender<Note>,
+    rx: Arc<Mutex<Option<UnboundedReceiver<Note>>>>,
 }
 
 impl Default for Announcer {
@@ -71,13 +84,23 @@ impl Announcer {
     /// Queues entries for announcement; never blocks, safe on any thread.
     pub fn announce(&self, entries: &[SignedEntry]) {
         if !entries.is_empty() {
-            let _ = self.tx.send(entries.to_vec());
+            let _ = self.tx.send(Note::Entries(entries.to_vec()));
         }
+    }
+
+    /// Says membership or the set of stores may have changed (a root entry
+    /// committed): the network re-checks every connection and neighbour,
+    /// cuts peers that are no longer members and subscribes new stores'
+    /// topics before it announces anything queued after this call.
+    pub fn membership_changed(&self) {
+        let _ = self.tx.send(Note::Membership);
     }
 }
 
 struct TopicState {
     sender: GossipSender,
+    /// The overlay (ALPN) the topic lives in.
+    alpn: Vec<u8>,
     neighbors: Arc<Mutex<HashSet<AuthorId>>>,
     task: JoinHandle<()>,
 }
@@ -116,6 +139,11 @@ impl Topics {
         }
     }
 
+    /// Gossip-triggered syncs pending or running.
+    pub fn pending_syncs(&self) -> usize {
+        lock(&self.syncing).len()
+    }
+
     fn live_sender(&self, store: &StoreId) -> Option<GossipSender> {
         let mut map = lock(&self.map);
         match map.get(store) {
@@ -125,6 +153,26 @@ impl Topics {
                 None
             }
             None => None,
+        }
+    }
+
+    /// Leaves every topic `keep` rejects (dropping its handles is what
+    /// makes iroh-gossip quit the topic).
+    fn retain(&self, mut keep: impl FnMut(&StoreId, &[u8]) -> bool) {
+        lock(&self.map).retain(|s, t| {
+            let k = keep(s, &t.alpn);
+            if !k {
+                t.task.abort();
+                tracing::debug!(store = %s, "left store topic");
+            }
+            k
+        });
+    }
+
+    /// Forgets `peer` as a neighbour of every topic `gone` says it lost.
+    fn prune_neighbors(&self, mut gone: impl FnMut(&StoreId, &AuthorId) -> bool) {
+        for (s, t) in lock(&self.map).iter() {
+            lock(&t.neighbors).retain(|p| !gone(s, p));
         }
     }
 }
@@ -140,15 +188,21 @@ fn member_ids(inner: &Inner, store: &StoreId, skip: &[AuthorId]) -> Vec<iroh::En
 }
 
 /// The sender of `store`'s topic, subscribing (and starting its receive
-/// loop) on first use or after the previous subscription died.
+/// loop, and the mesh's overlay if needed) on first use or after the
+/// previous subscription died.
 pub(crate) async fn ensure_topic(inner: &Arc<Inner>, store: StoreId) -> Result<GossipSender> {
     if let Some(s) = inner.topics.live_sender(&store) {
         return Ok(s);
     }
+    let key = inner
+        .policy
+        .topic_key(&store)
+        .ok_or(NetError::NoTopicKey { store })?;
+    let alpn = overlay_alpn(&key);
+    let gossip = inner.overlay(&alpn, store);
     let bootstrap = member_ids(inner, &store, &[]);
-    let topic = inner
-        .gossip
-        .subscribe(topic_id(&store), bootstrap)
+    let topic = gossip
+        .subscribe(topic_id(&key, &store), bootstrap)
         .await
         .map_err(|e| NetError::Stream(format!("gossip subscribe: {e}")))?;
     let (sender, receiver) = topic.split();
@@ -170,6 +224,7 @@ pub(crate) async fn ensure_topic(inner: &Arc<Inner>, store: StoreId) -> Result<G
         store,
         TopicState {
             sender: sender.clone(),
+            alpn,
             neighbors,
             task,
         },
@@ -188,13 +243,26 @@ async fn receive_loop(
         match ev {
             Ok(Event::Received(msg)) => {
                 let from = author_of(&msg.delivered_from);
+                // The gate admitted `from`; this catches a revocation that
+                // committed since, before the cut closed its connection.
+                if !inner.policy.may_sync(&store, &from) {
+                    tracing::debug!(peer = %from, store = %store, "announcement from a non-member dropped");
+                    continue;
+                }
                 handle_announce(&inner, store, &msg.content, from).await;
             }
             Ok(Event::NeighborUp(id)) => {
                 let a = author_of(&id);
+                if !inner.policy.may_sync(&store, &a) {
+                    continue;
+                }
                 lock(&neighbors).insert(a);
                 inner.touch(&a);
-                tracing::debug!(store = %store, peer = %a, "gossip neighbour up");
+                tracing::debug!(store = %store, peer = %a, "gossip neighbour up; catching up");
+                // Whatever was broadcast before this link existed (a new
+                // member's first post, entries made while apart) is not
+                // replayed by gossip: fetch it now.
+                request_sync(&inner, a, store);
             }
             Ok(Event::NeighborDown(id)) => {
                 lock(&neighbors).remove(&author_of(&id));
@@ -302,7 +370,8 @@ pub(crate) fn request_sync(inner: &Arc<Inner>, peer: AuthorId, store: StoreId) {
 /// sync (they see a gap), instead of flooding the topic entry by entry.
 const BURST_ANNOUNCE: usize = 16;
 
-/// Broadcasts our own committed entries on their stores' topics.
+/// Broadcasts our own committed entries on their stores' topics, and
+/// applies membership changes in commit order with them.
 pub(crate) fn spawn_announcer(inner: Arc<Inner>, announcer: Announcer) -> JoinHandle<()> {
     let rx = lock(&announcer.rx).take();
     tokio::spawn(async move {
@@ -311,32 +380,48 @@ pub(crate) fn spawn_announcer(inner: Arc<Inner>, announcer: Announcer) -> JoinHa
             return;
         };
         while let Some(first) = rx.recv().await {
-            // Take the whole queued burst, ours only, grouped by store.
+            // Take the whole queued burst, ours only, grouped by store; a
+            // membership note ends a group so it applies in order.
             let mut by_store: HashMap<StoreId, Vec<SignedEntry>> = HashMap::new();
-            let mut add = |entries: Vec<SignedEntry>| {
-                for e in entries {
-                    if e.author == inner.me {
-                        by_store.entry(e.store).or_default().push(e);
+            let mut next = Some(first);
+            while let Some(note) = next.take() {
+                match note {
+                    Note::Entries(entries) => {
+                        for e in entries {
+                            if inner.topics.live_sender(&e.store).is_none() {
+                                // A store opened without a root entry (its
+                                // plugin blob arrived later): join it now.
+                                let _ = ensure_topic(&inner, e.store).await;
+                            }
+                            if e.author == inner.me {
+                                by_store.entry(e.store).or_default().push(e);
+                            }
+                        }
+                    }
+                    Note::Membership => {
+                        flush(&inner, std::mem::take(&mut by_store)).await;
+                        reconcile(&inner).await;
                     }
                 }
-            };
-            add(first);
-            while let Ok(more) = rx.try_recv() {
-                add(more);
+                next = rx.try_recv().ok();
             }
-            for (_, mut entries) in by_store {
-                if entries.len() > BURST_ANNOUNCE {
-                    entries.sort_by_key(|e| e.seq);
-                    entries.drain(..entries.len() - 1);
-                }
-                for e in entries {
-                    if let Err(err) = announce_one(&inner, &e).await {
-                        tracing::debug!(entry = %e.id, error = %err, "announcement failed");
-                    }
-                }
-            }
+            flush(&inner, by_store).await;
         }
     })
+}
+
+async fn flush(inner: &Arc<Inner>, by_store: HashMap<StoreId, Vec<SignedEntry>>) {
+    for (_, mut entries) in by_store {
+        if entries.len() > BURST_ANNOUNCE {
+            entries.sort_by_key(|e| e.seq);
+            entries.drain(..entries.len() - 1);
+        }
+        for e in entries {
+            if let Err(err) = announce_one(inner, &e).await {
+                tracing::debug!(entry = %e.id, error = %err, "announcement failed");
+            }
+        }
+    }
 }
 
 async fn announce_one(inner: &Arc<Inner>, e: &SignedEntry) -> Result<()> {
@@ -362,47 +447,52 @@ async fn announce_one(inner: &Arc<Inner>, e: &SignedEntry) -> Result<()> {
         .map_err(|e| NetError::Stream(format!("gossip broadcast: {e}")))
 }
 
-/// Admits gossip connections from members of at least one of our stores.
-///
-/// iroh-gossip has no per-topic admission and topic ids are derivable from
-/// store ids, so without this gate any endpoint could join a topic and
-/// receive the announced entries. Residual risk: a member of one store who
-/// learns another store's id can still join that store's topic.
-#[derive(Clone)]
-pub(crate) struct GatedGossip {
-    pub gossip: iroh_gossip::Gossip,
-    pub inner: std::sync::Weak<Inner>,
-}
-
-impl std::fmt::Debug for GatedGossip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GatedGossip")
-    }
-}
-
-impl iroh::protocol::ProtocolHandler for GatedGossip {
-    async fn accept(
-        &self,
-        conn: iroh::endpoint::Connection,
-    ) -> std::result::Result<(), iroh::protocol::AcceptError> {
-        let peer = author_of(&conn.remote_id());
-        let member = self.inner.upgrade().is_some_and(|inner| {
-            inner
-                .policy
-                .stores()
-                .iter()
-                .any(|s| inner.policy.may_sync(s, &peer))
-        });
-        if !member {
-            tracing::warn!(peer = %peer, "gossip connection refused: not a member of any store");
-            conn.close(3u32.into(), b"not a member");
-            return Ok(());
+/// Brings gossip in line with the current membership: cuts peers that are
+/// no longer admitted (their connections close, they stop being
+/// neighbours), leaves topics of stores we no longer run, shuts overlays of
+/// meshes we left, and subscribes every store's topic.
+pub(crate) async fn reconcile(inner: &Arc<Inner>) {
+    let policy = &inner.policy;
+    let mut want: HashMap<Vec<u8>, ([u8; 32], Vec<StoreId>)> = HashMap::new();
+    let stores = policy.stores();
+    for s in &stores {
+        if let Some(k) = policy.topic_key(s) {
+            want.entry(overlay_alpn(&k)).or_insert((k, Vec::new())).1.push(*s);
         }
-        iroh::protocol::ProtocolHandler::accept(&self.gossip, conn).await
     }
-
-    async fn shutdown(&self) {
-        iroh::protocol::ProtocolHandler::shutdown(&self.gossip).await
+    inner.gate.set_stores(&want);
+    // First and synchronously: nothing more goes to a revoked peer.
+    for peer in inner.gate.cut() {
+        inner.drop_connection(&peer, "no longer a member");
+    }
+    // New members we refused while they were not members yet: dial back.
+    let mut new_peers = false;
+    for (peer, addrs) in inner.gate.seen_members() {
+        new_peers |= !inner.known_peers().contains(&peer);
+        inner.add_peer(peer, &addrs);
+    }
+    inner
+        .topics
+        .prune_neighbors(|s, p| !policy.may_sync(s, p));
+    inner
+        .topics
+        .retain(|s, alpn| want.get(alpn).is_some_and(|(_, v)| v.contains(s)));
+    for (alpn, o) in inner.gate.overlays() {
+        if !want.contains_key(&alpn) {
+            inner.gate.remove_overlay(&alpn);
+            inner.endpoint.set_alpns(inner.gate.alpns());
+            if let Err(e) = o.gossip.shutdown().await {
+                tracing::debug!(error = %e, "gossip overlay shutdown");
+            }
+        }
+    }
+    for s in stores {
+        if let Err(e) = ensure_topic(inner, s).await {
+            tracing::debug!(store = %s, error = %e, "cannot subscribe");
+        }
+    }
+    if new_peers {
+        rejoin_all(inner).await;
     }
 }
 
@@ -415,6 +505,7 @@ pub(crate) fn spawn_maintenance(inner: Arc<Inner>) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            reconcile(&inner).await;
             rejoin_all(&inner).await;
         }
     })

@@ -9,14 +9,17 @@
 //!   in causal order, in byte-bounded batches that are ingested (and made
 //!   durable) one by one, so a dropped link leaves a consistent prefix;
 //! - blob fetch and invite redemption as further request kinds on that ALPN;
-//! - one gossip topic per store carrying small entry announcements
-//!   ([`gossip`]), with sync as the repair path for anything gossip misses;
+//! - one gossip overlay per mesh, admitted per connection and re-checked on
+//!   every membership change ([`admission`]), with one topic per store
+//!   carrying small entry announcements ([`gossip`]) and sync as the repair
+//!   path for anything gossip misses;
 //! - periodic anti-entropy, because gossip never replays what a partitioned
 //!   or sleeping node missed.
 //!
 //! The node supplies policy through three traits: [`Policy`] (who may sync
 //! which store), [`BlobSource`] and [`InviteAuthority`].
 
+pub mod admission;
 mod endpoint;
 mod error;
 mod frame;
@@ -37,20 +40,28 @@ use lattice_kernel::{AuthorId, StoreId};
 
 pub use error::{NetError, Result};
 pub use frame::MAX_FRAME;
+pub use admission::{OVERLAY_ALPN_PREFIX, overlay_alpn};
 pub use gossip::{Announcer, topic_id};
 pub use invite::{INVITE_PREFIX, Invite, InviteParseError};
 pub use net::{Net, PeerInfo, StoreSyncInfo};
 pub use sync::{ALPN, SyncStats};
 
 /// Who may sync which store. The node implements it from the mesh root
-/// store; the network layer only consults it to decide what to *serve* and
-/// whom to dial (the kernel's commit hook separately refuses entries from
-/// non-members on ingest).
+/// store; the network layer only consults it to decide what to *serve*,
+/// whom to dial and whom to keep connected (the kernel's commit hook
+/// separately refuses entries from non-members on ingest). It is asked
+/// often (every handshake, gossip event and request), so it must be cheap.
 pub trait Policy: Send + Sync + 'static {
-    /// Whether `peer` may read and write `store` over the network.
+    /// Whether `peer` may read and write `store` over the network now.
     fn may_sync(&self, store: &StoreId, peer: &AuthorId) -> bool;
     /// Every store this node replicates (anti-entropy and gossip topics).
     fn stores(&self) -> Vec<StoreId>;
+    /// The secret that keys `store`'s gossip topic and overlay, known to
+    /// members only (the node gives every store of a mesh the mesh secret).
+    /// Stores with equal keys share one overlay, whose admission is "may
+    /// sync any of them", so they must share their membership too. `None`:
+    /// the store is not gossiped (sync and anti-entropy still run).
+    fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]>;
 }
 
 /// Content-addressed blobs this node can serve (plugin `.wasm` files).
@@ -145,6 +156,10 @@ pub struct NetConfig {
     /// The announcer the kernel's commit hook was given, if it was created
     /// before the network (the usual order: kernel first, then `Net`).
     pub announcer: Option<Announcer>,
+    /// Peers known at start (saved by the node), added before topics are
+    /// subscribed and before the first anti-entropy round, which runs at
+    /// once.
+    pub peers: Vec<(AuthorId, Vec<SocketAddr>)>,
 }
 
 impl Default for NetConfig {
@@ -163,6 +178,7 @@ impl Default for NetConfig {
             sync_debounce: Duration::from_millis(50),
             max_blob: 16 << 20,
             announcer: None,
+            peers: Vec::new(),
         }
     }
 }

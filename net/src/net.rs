@@ -1,5 +1,6 @@
-//! The [`Net`] handle: endpoint, router, peer table, connection cache and
-//! the background tasks (gossip announcer, topic maintenance, anti-entropy).
+//! The [`Net`] handle: endpoint, accept loop, peer table, connection cache
+//! and the background tasks (gossip announcer, topic maintenance,
+//! anti-entropy).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use iroh::Endpoint;
 use iroh::address_lookup::MemoryLookup;
-use iroh::endpoint::Connection;
-use iroh::protocol::Router;
+use iroh::endpoint::{Connection, Incoming};
+use iroh::protocol::ProtocolHandler;
 use iroh_gossip::Gossip;
 use lattice_kernel::{AuthorId, Kernel, SignedEntry, StoreId, now_ms};
 use tokio::task::JoinHandle;
 
-use crate::endpoint::{self, endpoint_addr, local_addrs};
+use crate::admission::{Gate, GateHook};
+use crate::endpoint::{self, author_of, endpoint_addr, local_addrs};
 use crate::error::{NetError, Result};
 use crate::gossip::{self, Announcer, Topics};
 use crate::invite::Invite;
@@ -58,7 +60,8 @@ pub(crate) struct Inner {
     pub invites: Arc<dyn InviteAuthority>,
     pub endpoint: Endpoint,
     pub lookup: MemoryLookup,
-    pub gossip: Gossip,
+    /// Connection admission and the per-mesh gossip overlays.
+    pub gate: Arc<Gate>,
     pub me: AuthorId,
     pub peers: Mutex<HashMap<AuthorId, PeerState>>,
     conns: Mutex<HashMap<AuthorId, Connection>>,
@@ -70,6 +73,22 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The gossip instance of the overlay on `alpn`, started (and its ALPN
+    /// served) on first use, with `store` admitted through it.
+    pub fn overlay(&self, alpn: &[u8], store: StoreId) -> Gossip {
+        let (g, made) = self.gate.ensure_overlay(alpn, store, || {
+            Gossip::builder()
+                .max_message_size(self.config.gossip_max_message)
+                .alpn(alpn)
+                .spawn(self.endpoint.clone())
+        });
+        if made {
+            self.endpoint.set_alpns(self.gate.alpns());
+            tracing::debug!(alpn = %String::from_utf8_lossy(alpn), "gossip overlay started");
+        }
+        g
+    }
+
     /// Records a peer's addresses both in our table and in the endpoint's
     /// address lookup (gossip dials by id only, so the lookup must know).
     pub fn add_peer(&self, id: AuthorId, addrs: &[SocketAddr]) {
@@ -216,10 +235,9 @@ impl Inner {
 }
 
 /// A running network layer. Dropping it without [`Net::shutdown`] aborts
-/// the background tasks and the router but closes nothing gracefully.
+/// the background tasks and the accept loop but closes nothing gracefully.
 pub struct Net {
     inner: Arc<Inner>,
-    router: Router,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -234,10 +252,14 @@ impl Net {
         invites: Arc<dyn InviteAuthority>,
     ) -> Result<Net> {
         let lookup = MemoryLookup::new();
-        let ep = endpoint::bind(kernel.identity().secret_bytes(), &config, lookup.clone()).await?;
-        let gossip = Gossip::builder()
-            .max_message_size(config.gossip_max_message)
-            .spawn(ep.clone());
+        let gate = Gate::new(Arc::clone(&policy));
+        let ep = endpoint::bind(
+            kernel.identity().secret_bytes(),
+            &config,
+            lookup.clone(),
+            GateHook(Arc::clone(&gate)),
+        )
+        .await?;
         let announcer = config.announcer.clone().unwrap_or_default();
         let inner = Arc::new(Inner {
             me: kernel.author(),
@@ -247,7 +269,7 @@ impl Net {
             invites,
             endpoint: ep.clone(),
             lookup,
-            gossip: gossip.clone(),
+            gate,
             peers: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             topics: Topics::default(),
@@ -255,28 +277,20 @@ impl Net {
             runtime: tokio::runtime::Handle::current(),
             config,
         });
-        let router = Router::builder(ep)
-            .accept(ALPN, SyncHandler::new(Arc::clone(&inner)))
-            .accept(
-                iroh_gossip::ALPN,
-                gossip::GatedGossip {
-                    gossip,
-                    inner: Arc::downgrade(&inner),
-                },
-            )
-            .spawn();
-        let mut tasks = Vec::new();
+        for (id, addrs) in inner.config.peers.clone() {
+            inner.add_peer(id, &addrs);
+        }
+        // Every store's topic from the start, so the first broadcast of
+        // each has an overlay to go to.
+        gossip::reconcile(&inner).await;
+        let mut tasks = vec![tokio::spawn(accept_loop(Arc::clone(&inner)))];
         tasks.push(gossip::spawn_announcer(Arc::clone(&inner), announcer));
         tasks.push(gossip::spawn_maintenance(Arc::clone(&inner)));
         if let Some(period) = inner.config.anti_entropy {
             tasks.push(spawn_anti_entropy(Arc::clone(&inner), period));
         }
         tracing::info!(id = %inner.me, addrs = ?local_addrs(&inner.endpoint), "network up");
-        Ok(Net {
-            inner,
-            router,
-            tasks,
-        })
+        Ok(Net { inner, tasks })
     }
 
     /// Our id (the node's author id, also its Iroh endpoint id).
@@ -378,6 +392,23 @@ impl Net {
         self.inner.topics.neighbors(store)
     }
 
+    /// Gossip-triggered syncs (catch-ups, gap repairs) pending or running.
+    pub fn pending_syncs(&self) -> usize {
+        self.inner.topics.pending_syncs()
+    }
+
+    /// Peers we hold an admitted, open connection with, and on which ALPN.
+    pub fn connections(&self) -> Vec<(AuthorId, Vec<u8>)> {
+        self.inner.gate.live()
+    }
+
+    /// Re-checks membership now (as a root entry committing does through
+    /// [`Announcer::membership_changed`]), in order with queued
+    /// announcements.
+    pub fn membership_changed(&self) {
+        self.inner.announcer.membership_changed();
+    }
+
     /// Stops background tasks, closes connections and the endpoint.
     pub async fn shutdown(self) {
         for t in &self.tasks {
@@ -394,9 +425,12 @@ impl Net {
         for (_, c) in conns {
             c.close(0u32.into(), b"shutdown");
         }
-        if let Err(e) = self.router.shutdown().await {
-            tracing::warn!(error = %e, "router shutdown");
+        for (_, o) in self.inner.gate.overlays() {
+            if let Err(e) = o.gossip.shutdown().await {
+                tracing::debug!(error = %e, "gossip shutdown");
+            }
         }
+        self.inner.endpoint.close().await;
     }
 }
 
@@ -409,11 +443,47 @@ impl Drop for Net {
     }
 }
 
+/// Serves incoming connections: the sync ALPN, and each mesh's gossip
+/// overlay (a set that changes as meshes are joined and left, which is why
+/// this is not iroh's fixed-ALPN `Router`). Admission already happened in
+/// the endpoint hook ([`GateHook`]).
+async fn accept_loop(inner: Arc<Inner>) {
+    let sync = Arc::new(SyncHandler::new(Arc::clone(&inner)));
+    while let Some(incoming) = inner.endpoint.accept().await {
+        let inner = Arc::clone(&inner);
+        let sync = Arc::clone(&sync);
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(&inner, &sync, incoming).await {
+                tracing::debug!(error = %e, "incoming connection failed");
+            }
+        });
+    }
+}
+
+async fn serve_connection(inner: &Inner, sync: &SyncHandler, incoming: Incoming) -> Result<()> {
+    let stream = |e: &dyn std::fmt::Display| NetError::Stream(format!("accepting: {e}"));
+    let mut accepting = incoming.accept().map_err(|e| stream(&e))?;
+    let alpn = accepting.alpn().await.map_err(|e| stream(&e))?;
+    let conn = accepting.await.map_err(|e| stream(&e))?;
+    if alpn == ALPN {
+        sync.accept(conn).await.map_err(|e| stream(&e))
+    } else if let Some(g) = inner.gate.gossip(&alpn) {
+        g.handle_connection(conn).await.map_err(|e| stream(&e))
+    } else {
+        // An overlay left between handshake and dispatch.
+        tracing::debug!(peer = %author_of(&conn.remote_id()), "connection for an overlay we left");
+        conn.close(3u32.into(), b"unknown overlay");
+        Ok(())
+    }
+}
+
 /// Every `period`, syncs every store with every known member. Gossip never
 /// replays what a sleeping or partitioned node missed; this does.
 fn spawn_anti_entropy(inner: Arc<Inner>, period: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // The first round runs at once: a node that was off has missed
+        // everything, and gossip does not replay.
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -37,6 +37,12 @@ impl Policy for NodePolicy {
     fn stores(&self) -> Vec<StoreId> {
         self.0.stores().into_iter().map(|s| s.id).collect()
     }
+
+    /// The mesh secret: every store of a mesh shares one gossip overlay,
+    /// and only members can derive its ALPN and topic ids.
+    fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]> {
+        self.0.mesh_secret(store)
+    }
 }
 
 struct NodeBlobs(Arc<DataDir>);
@@ -84,8 +90,21 @@ impl Node {
     ) -> Result<(), NodeError> {
         let announcer = Announcer::new();
         let a = announcer.clone();
-        self.registry
-            .add_listener(Box::new(move |entries| a.announce(entries)));
+        let reg = Arc::downgrade(&self.registry);
+        self.registry.add_listener(Box::new(move |entries| {
+            // A root entry may have changed who is a member or which stores
+            // exist: re-check connections before announcing this batch, so
+            // nothing in it goes to a peer it revoked.
+            let root = reg.upgrade().is_some_and(|r| {
+                entries
+                    .iter()
+                    .any(|e| r.get(&e.store).is_some_and(|h| h.is_root()))
+            });
+            if root {
+                a.membership_changed();
+            }
+            a.announce(entries);
+        }));
         let saved = self
             .setting("listen")?
             .and_then(|v| String::from_utf8(v).ok())
@@ -98,6 +117,7 @@ impl Node {
             bind_addr,
             anti_entropy: Some(opts.sync_interval),
             announcer: Some(announcer),
+            peers: self.saved_peers()?,
             ..NetConfig::default()
         };
         let net = rt
@@ -111,9 +131,6 @@ impl Node {
             .map_err(|e| NodeError::Net(e.to_string()))?;
         if let Some(addr) = net.addrs().first() {
             self.set_setting("listen", addr.to_string().as_bytes())?;
-        }
-        for (id, addrs) in self.saved_peers()? {
-            net.add_peer(id, addrs);
         }
         let _ = self.network.set(Network {
             net,

@@ -32,6 +32,12 @@ impl Members {
     pub fn allow(&self, store: StoreId, who: &[AuthorId]) {
         self.0.lock().unwrap().entry(store).or_default().extend(who);
     }
+
+    pub fn revoke(&self, store: StoreId, who: &AuthorId) {
+        if let Some(m) = self.0.lock().unwrap().get_mut(&store) {
+            m.remove(who);
+        }
+    }
 }
 
 impl Policy for Members {
@@ -45,6 +51,16 @@ impl Policy for Members {
     fn stores(&self) -> Vec<StoreId> {
         self.0.lock().unwrap().keys().copied().collect()
     }
+    /// Every store is its own mesh here, with a secret every test node
+    /// knows (hostile tests give it to non-members too: admission must not
+    /// rest on it alone).
+    fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]> {
+        Some(test_key(store))
+    }
+}
+
+pub fn test_key(store: &StoreId) -> [u8; 32] {
+    *blake3::hash(&store.0).as_bytes()
 }
 
 /// A hook that announces committed entries when enabled.
