@@ -25,6 +25,8 @@ pub enum NetError {
     NotMember { store: StoreId, peer: AuthorId },
     #[error("store {store} has no gossip topic key here (its mesh is unknown)")]
     NoTopicKey { store: StoreId },
+    #[error("gossip is off in this node's configuration")]
+    GossipOff,
     #[error("the peer refused the request: {0}")]
     Refused(String),
     #[error("blob {hash} not available from the peer: {reason}")]

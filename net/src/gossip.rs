@@ -194,6 +194,9 @@ pub(crate) async fn ensure_topic(inner: &Arc<Inner>, store: StoreId) -> Result<G
     if let Some(s) = inner.topics.live_sender(&store) {
         return Ok(s);
     }
+    if !inner.config.gossip {
+        return Err(NetError::GossipOff);
+    }
     let key = inner
         .policy
         .topic_key(&store)

@@ -139,6 +139,9 @@ pub struct NetConfig {
     pub batch_bytes: usize,
     /// Hard limit on one received frame, checked before allocation.
     pub max_frame: usize,
+    /// Join gossip overlays. Off: entries move only by sync (explicit
+    /// calls and anti-entropy), e.g. to measure sync alone.
+    pub gossip: bool,
     /// Gossip's message size limit (iroh-gossip defaults to 4 KiB and drops
     /// larger broadcasts silently, so this is set explicitly).
     pub gossip_max_message: usize,
@@ -172,6 +175,7 @@ impl Default for NetConfig {
             connect_timeout: Duration::from_secs(5),
             batch_bytes: 1 << 20,
             max_frame: MAX_FRAME,
+            gossip: true,
             gossip_max_message: 64 * 1024,
             anti_entropy: Some(Duration::from_secs(30)),
             gossip_rejoin: Duration::from_secs(5),

@@ -191,10 +191,15 @@ impl Node {
         }
     }
 
-    /// A node whose commits are not announced on gossip, so only explicit
-    /// syncs move entries (exact counts in sync tests).
+    /// A node without gossip (no announcements, no neighbour-up
+    /// catch-up), so only explicit syncs move entries (exact counts in
+    /// sync tests).
     pub async fn quiet(config: NetConfig) -> Node {
-        let n = Self::start(config).await;
+        let n = Self::start(NetConfig {
+            gossip: false,
+            ..config
+        })
+        .await;
         n.hook.enabled.store(false, Ordering::SeqCst);
         n
     }
