@@ -18,7 +18,9 @@
 //! them go and drops them from every topic; its re-dials are refused by
 //! `before_connect`), and so do their sync-ALPN connections once they were
 //! members and no longer are (a joiner that is not a member yet keeps its
-//! connection: it needs it to redeem its invite).
+//! connection: it needs it to redeem its invite). [`reconcile`] runs the
+//! cut and brings topics and overlays in line with the stores we run, on
+//! every membership change and every `gossip_rejoin` period.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ use lattice_kernel::{AuthorId, StoreId};
 
 use crate::Policy;
 use crate::endpoint::author_of;
+use crate::gossip;
+use crate::net::Inner;
 use crate::sync::ALPN;
 
 /// Prefix of every overlay ALPN; the rest names the mesh's overlay.
@@ -44,6 +48,55 @@ pub fn overlay_alpn(key: &[u8; 32]) -> Vec<u8> {
     let id = blake3::derive_key("lattice 2025 gossip overlay alpn", key);
     let hex: String = id[..16].iter().map(|b| format!("{b:02x}")).collect();
     [OVERLAY_ALPN_PREFIX, hex.as_bytes()].concat()
+}
+
+/// Brings gossip in line with the current membership: cuts peers that are
+/// no longer admitted (their connections close, they stop being
+/// neighbours), leaves topics of stores we no longer run, shuts overlays of
+/// meshes we left, and subscribes every store's topic.
+pub(crate) async fn reconcile(inner: &Arc<Inner>) {
+    let policy = &inner.policy;
+    let mut want: HashMap<Vec<u8>, ([u8; 32], Vec<StoreId>)> = HashMap::new();
+    let stores = policy.stores();
+    for s in &stores {
+        if let Some(k) = policy.topic_key(s) {
+            want.entry(overlay_alpn(&k)).or_insert((k, Vec::new())).1.push(*s);
+        }
+    }
+    inner.gate.set_stores(&want);
+    // First and synchronously: nothing more goes to a revoked peer.
+    for peer in inner.gate.cut() {
+        inner.drop_connection(&peer, "no longer a member");
+    }
+    // New members we refused while they were not members yet: dial back.
+    let mut new_peers = false;
+    for (peer, addrs) in inner.gate.seen_members() {
+        new_peers |= !inner.known_peers().contains(&peer);
+        inner.add_peer(peer, &addrs);
+    }
+    inner
+        .topics
+        .prune_neighbors(|s, p| !policy.may_sync(s, p));
+    inner
+        .topics
+        .retain(|s, alpn| want.get(alpn).is_some_and(|(_, v)| v.contains(s)));
+    for (alpn, o) in inner.gate.overlays() {
+        if !want.contains_key(&alpn) {
+            inner.gate.remove_overlay(&alpn);
+            inner.endpoint.set_alpns(inner.gate.alpns());
+            if let Err(e) = o.gossip.shutdown().await {
+                tracing::debug!(error = %e, "gossip overlay shutdown");
+            }
+        }
+    }
+    for s in stores {
+        if let Err(e) = gossip::ensure_topic(inner, s).await {
+            tracing::debug!(store = %s, error = %e, "cannot subscribe");
+        }
+    }
+    if new_peers {
+        gossip::rejoin_all(inner).await;
+    }
 }
 
 /// One mesh's gossip overlay as the gate sees it.

@@ -158,7 +158,7 @@ impl Topics {
 
     /// Leaves every topic `keep` rejects (dropping its handles is what
     /// makes iroh-gossip quit the topic).
-    fn retain(&self, mut keep: impl FnMut(&StoreId, &[u8]) -> bool) {
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&StoreId, &[u8]) -> bool) {
         lock(&self.map).retain(|s, t| {
             let k = keep(s, &t.alpn);
             if !k {
@@ -170,7 +170,7 @@ impl Topics {
     }
 
     /// Forgets `peer` as a neighbour of every topic `gone` says it lost.
-    fn prune_neighbors(&self, mut gone: impl FnMut(&StoreId, &AuthorId) -> bool) {
+    pub(crate) fn prune_neighbors(&self, mut gone: impl FnMut(&StoreId, &AuthorId) -> bool) {
         for (s, t) in lock(&self.map).iter() {
             lock(&t.neighbors).retain(|p| !gone(s, p));
         }
@@ -403,7 +403,7 @@ pub(crate) fn spawn_announcer(inner: Arc<Inner>, announcer: Announcer) -> JoinHa
                     }
                     Note::Membership => {
                         flush(&inner, std::mem::take(&mut by_store)).await;
-                        reconcile(&inner).await;
+                        crate::admission::reconcile(&inner).await;
                     }
                 }
                 next = rx.try_recv().ok();
@@ -450,55 +450,6 @@ async fn announce_one(inner: &Arc<Inner>, e: &SignedEntry) -> Result<()> {
         .map_err(|e| NetError::Stream(format!("gossip broadcast: {e}")))
 }
 
-/// Brings gossip in line with the current membership: cuts peers that are
-/// no longer admitted (their connections close, they stop being
-/// neighbours), leaves topics of stores we no longer run, shuts overlays of
-/// meshes we left, and subscribes every store's topic.
-pub(crate) async fn reconcile(inner: &Arc<Inner>) {
-    let policy = &inner.policy;
-    let mut want: HashMap<Vec<u8>, ([u8; 32], Vec<StoreId>)> = HashMap::new();
-    let stores = policy.stores();
-    for s in &stores {
-        if let Some(k) = policy.topic_key(s) {
-            want.entry(overlay_alpn(&k)).or_insert((k, Vec::new())).1.push(*s);
-        }
-    }
-    inner.gate.set_stores(&want);
-    // First and synchronously: nothing more goes to a revoked peer.
-    for peer in inner.gate.cut() {
-        inner.drop_connection(&peer, "no longer a member");
-    }
-    // New members we refused while they were not members yet: dial back.
-    let mut new_peers = false;
-    for (peer, addrs) in inner.gate.seen_members() {
-        new_peers |= !inner.known_peers().contains(&peer);
-        inner.add_peer(peer, &addrs);
-    }
-    inner
-        .topics
-        .prune_neighbors(|s, p| !policy.may_sync(s, p));
-    inner
-        .topics
-        .retain(|s, alpn| want.get(alpn).is_some_and(|(_, v)| v.contains(s)));
-    for (alpn, o) in inner.gate.overlays() {
-        if !want.contains_key(&alpn) {
-            inner.gate.remove_overlay(&alpn);
-            inner.endpoint.set_alpns(inner.gate.alpns());
-            if let Err(e) = o.gossip.shutdown().await {
-                tracing::debug!(error = %e, "gossip overlay shutdown");
-            }
-        }
-    }
-    for s in stores {
-        if let Err(e) = ensure_topic(inner, s).await {
-            tracing::debug!(store = %s, error = %e, "cannot subscribe");
-        }
-    }
-    if new_peers {
-        rejoin_all(inner).await;
-    }
-}
-
 /// Keeps a topic per replicated store and re-dials members missing from its
 /// neighbour set: after a partition longer than the QUIC idle timeout the
 /// overlay does not re-form by itself.
@@ -508,7 +459,7 @@ pub(crate) fn spawn_maintenance(inner: Arc<Inner>) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            reconcile(&inner).await;
+            crate::admission::reconcile(&inner).await;
             rejoin_all(&inner).await;
         }
     })
