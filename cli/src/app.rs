@@ -105,6 +105,8 @@ pub enum MeshCmd {
     Join { token: String },
     /// Known peers: connected now, last seen, last sync per store.
     Peers,
+    /// Stop running MESH on this node and free its state (the founder revokes you to cut you off).
+    Leave { mesh: String },
     /// Cut a member off: its new entries are refused by every member.
     Revoke {
         /// The member's node id (64 hex digits, see `mesh status`).

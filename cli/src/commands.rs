@@ -219,6 +219,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             token: token.clone(),
         },
         Cmd::Mesh(MeshCmd::Peers) => Request::MeshPeers,
+        Cmd::Mesh(MeshCmd::Leave { mesh }) => Request::MeshLeave { mesh: mesh.clone() },
         Cmd::Mesh(MeshCmd::Revoke { member }) => Request::MeshRevoke {
             member: member.clone(),
         },
@@ -335,6 +336,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     println!("    {store:<16} {r}");
                 }
             }
+        }
+        (_, Response::Left { mesh }) => {
+            eprintln!("left mesh {mesh}: its stores no longer run here");
         }
         (_, Response::Deleted { store }) => {
             eprintln!("deleted store {store}: every member closes it and refuses its new entries");

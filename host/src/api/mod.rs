@@ -93,6 +93,10 @@ pub enum Request {
         token: String,
     },
     MeshPeers,
+    /// Leave a mesh on this node (not its founder).
+    MeshLeave {
+        mesh: String,
+    },
     MeshRevoke {
         member: String,
     },
@@ -258,6 +262,9 @@ pub enum Response {
     },
     Deleted {
         store: String,
+    },
+    Left {
+        mesh: String,
     },
     Synced {
         results: Vec<SyncView>,

@@ -278,6 +278,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect(),
         },
+        Request::MeshLeave { mesh } => Response::Left {
+            mesh: node.mesh_leave(&mesh)?.name,
+        },
         Request::StoreDelete { store } => Response::Deleted {
             store: node.store_delete(&store)?,
         },

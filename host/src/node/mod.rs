@@ -100,6 +100,8 @@ pub enum NodeError {
     NotFounder(String, String),
     #[error("{0}")]
     Invite(&'static str),
+    #[error("this node founded mesh `{0}`: the founder cannot leave it (revoke members instead)")]
+    FounderCannotLeave(String),
 }
 
 fn candidates_hint(c: &[String]) -> String {
@@ -335,6 +337,33 @@ impl Node {
 
     pub fn meshes(&self) -> Vec<MeshRecord> {
         self.registry.meshes()
+    }
+
+    /// Leaves a mesh on this node: stops running it and its stores and
+    /// frees their plugin state. The log stays (it is history others may
+    /// still sync from us until the founder revokes this node). The founder
+    /// cannot leave: the mesh's membership is its chain.
+    pub fn mesh_leave(&self, sel: &str) -> Result<MeshRecord, NodeError> {
+        let m = self.find_mesh(sel)?;
+        if m.founder == self.author() {
+            return Err(NodeError::FounderCannotLeave(m.name));
+        }
+        let stores: Vec<StoreId> = std::iter::once(m.root)
+            .chain(self.stores_of(&m.root).into_iter().map(|s| s.id))
+            .collect();
+        let tx = self.kernel.db().begin_write()?;
+        tx.open_table(MESHES)?.remove(m.root.0.as_slice())?;
+        for s in &stores {
+            crate::runtime::clear_store(&tx, &s.0)?;
+        }
+        let mut settings = tx.open_table(SETTINGS)?;
+        if settings.get("mesh")?.map(|v| v.value().to_vec()) == Some(m.root.0.to_vec()) {
+            settings.remove("mesh")?;
+        }
+        drop(settings);
+        tx.commit()?;
+        self.registry.remove_mesh(&m.root);
+        Ok(m)
     }
 
     fn find_mesh(&self, sel: &str) -> Result<MeshRecord, NodeError> {

@@ -211,6 +211,13 @@ impl Registry {
         Ok(())
     }
 
+    /// Stops running a mesh and its stores (after `mesh leave`).
+    pub(crate) fn remove_mesh(&self, root: &StoreId) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.meshes.remove(root);
+        inner.stores.retain(|_, h| h.mesh != *root);
+    }
+
     pub fn mesh(&self, root: &StoreId) -> Option<MeshRecord> {
         self.inner
             .read()
