@@ -161,10 +161,13 @@ impl std::fmt::Debug for Runtime {
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
-/// Linear memory kept resident (reset with memset instead of madvise) per
-/// pool slot: most plugin calls touch less, and it saves page faults on the
-/// next instantiation in that slot.
-const KEEP_RESIDENT: usize = 1 << 20;
+/// Linear memory (and table) kept resident per pool slot: with the
+/// `PAGEMAP_SCAN` ioctl (Linux ≥ 6.7, used when available) only the pages a
+/// call dirtied are copied back from the image, so the next fresh instance in
+/// that slot takes no page faults on its stack and heap. Measured on kv
+/// (debug host, loaded machine): the guest call went from 60–120 µs to
+/// 20–30 µs against the madvise default.
+const KEEP_RESIDENT: usize = 2 << 20;
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
@@ -201,7 +204,8 @@ impl Runtime {
             .max_memory_size(pool_memory)
             .table_elements(pool_table_elements)
             .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .table_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&c).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
