@@ -594,13 +594,20 @@ fn daemon(
     );
     // Housekeeping: stores declared by peers whose plugin we lack, and the
     // peer address book for the next restart.
+    // It also watches the kernel: if the commit thread died, the daemon must
+    // not keep answering while refusing every write, so it stops and exits
+    // non-zero with the reason.
     let n = node.clone();
     let s = stop.clone();
-    let keeper = std::thread::spawn(move || {
+    let keeper = std::thread::spawn(move || -> Option<String> {
         while !s.load(Ordering::Relaxed) {
             for _ in 0..20 {
                 if s.load(Ordering::Relaxed) {
-                    return;
+                    return None;
+                }
+                if let Err(e) = n.kernel().health() {
+                    s.store(true, Ordering::Relaxed);
+                    return Some(e.to_string());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -611,13 +618,17 @@ fn daemon(
                 tracing::warn!(error = %e, "saving peers");
             }
         }
+        None
     });
     eprintln!(
         "other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it"
     );
     server.serve(stop);
-    let _ = keeper.join();
+    let died = keeper.join().ok().flatten();
     let _ = node.save_peers();
+    if let Some(why) = died {
+        bail!("lattice daemon: stopping: {why}");
+    }
     eprintln!("lattice daemon: stopped");
     Ok(ExitCode::SUCCESS)
 }

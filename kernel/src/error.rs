@@ -66,6 +66,11 @@ pub enum KernelError {
     Corrupt(&'static str),
     #[error("the kernel's commit thread has stopped")]
     Stopped,
+    /// The commit thread panicked (a bug, e.g. in a commit hook). The batch
+    /// in flight was rolled back; the kernel takes no more writes and every
+    /// later call fails with this error, so the process should exit.
+    #[error("the kernel's commit thread died: {0}; restart the process")]
+    CommitThreadDied(String),
 }
 
 macro_rules! storage_from {

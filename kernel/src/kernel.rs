@@ -7,8 +7,9 @@
 //! that arrived while the previous one was in flight. Signatures of received
 //! entries are checked by the caller before the job is sent, on all cores.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -109,7 +110,34 @@ enum Job {
     },
 }
 
+/// Where a job's answer goes, kept beside the job so a panic in the batch
+/// can still answer it.
+enum ReplyTo {
+    Append(Sender<Result<SignedEntry, KernelError>>),
+    Ingest(Sender<Result<IngestReport, KernelError>>),
+    Sweep(Sender<Result<usize, KernelError>>),
+}
+
+impl ReplyTo {
+    fn fail(&self, e: impl Fn() -> KernelError) {
+        // Best effort: a job already answered has a full or closed channel.
+        match self {
+            ReplyTo::Append(r) => drop(r.try_send(Err(e()))),
+            ReplyTo::Ingest(r) => drop(r.try_send(Err(e()))),
+            ReplyTo::Sweep(r) => drop(r.try_send(Err(e()))),
+        }
+    }
+}
+
 impl Job {
+    fn reply_to(&self) -> ReplyTo {
+        match self {
+            Job::Append { reply, .. } => ReplyTo::Append(reply.clone()),
+            Job::Ingest { reply, .. } => ReplyTo::Ingest(reply.clone()),
+            Job::Sweep { reply, .. } => ReplyTo::Sweep(reply.clone()),
+        }
+    }
+
     fn weight(&self) -> usize {
         match self {
             Job::Ingest { entries, .. } => entries.len().max(1),
@@ -126,21 +154,32 @@ struct Shared {
     hook: Arc<dyn CommitHook>,
 }
 
+/// Set once, by the commit thread's supervisor, if the thread panicked.
+type Death = Arc<OnceLock<String>>;
+
+fn stopped(death: &Death) -> KernelError {
+    match death.get() {
+        Some(why) => KernelError::CommitThreadDied(why.clone()),
+        None => KernelError::Stopped,
+    }
+}
+
 /// A handle to the log. Cheap to share behind an `Arc`; dropping the last
 /// handle stops the commit thread after it finishes queued work.
 pub struct Kernel {
     shared: Arc<Shared>,
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    death: Death,
     path: PathBuf,
 }
 
 /// A write in flight: wait for it with [`Pending::wait`].
-pub struct Pending<T>(Receiver<Result<T, KernelError>>);
+pub struct Pending<T>(Receiver<Result<T, KernelError>>, Death);
 
 impl<T> Pending<T> {
     pub fn wait(self) -> Result<T, KernelError> {
-        self.0.recv().unwrap_or(Err(KernelError::Stopped))
+        self.0.recv().unwrap_or_else(|_| Err(stopped(&self.1)))
     }
 }
 
@@ -183,16 +222,28 @@ impl Kernel {
         shared.clock.merge(shared.max_logged_hlc()?);
         let (tx, rx) = unbounded();
         let worker = Arc::clone(&shared);
+        let death: Death = Arc::default();
+        let dead = death.clone();
         let thread = std::thread::Builder::new()
             .name("lattice-commit".into())
-            .spawn(move || commit_loop(&worker, rx))
+            .spawn(move || commit_loop(&worker, rx, &dead))
             .map_err(|e| KernelError::Hook(format!("cannot start commit thread: {e}")))?;
         Ok(Kernel {
             shared,
             jobs: Some(tx),
             thread: Some(thread),
+            death,
             path: path.to_path_buf(),
         })
+    }
+
+    /// `Ok` while the commit thread runs; [`KernelError::CommitThreadDied`]
+    /// once it has panicked (a daemon checks this and exits).
+    pub fn health(&self) -> Result<(), KernelError> {
+        match self.death.get() {
+            Some(why) => Err(KernelError::CommitThreadDied(why.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -218,11 +269,16 @@ impl Kernel {
     }
 
     fn send(&self, job: Job) -> Result<(), KernelError> {
+        self.health()?;
         self.jobs
             .as_ref()
             .ok_or(KernelError::Stopped)?
             .send(job)
-            .map_err(|_| KernelError::Stopped)
+            .map_err(|_| stopped(&self.death))
+    }
+
+    fn pending<T>(&self, rx: Receiver<Result<T, KernelError>>) -> Pending<T> {
+        Pending(rx, self.death.clone())
     }
 
     /// Authors, signs, logs and applies one entry; returns once durable.
@@ -243,7 +299,7 @@ impl Kernel {
             payload,
             reply,
         })?;
-        Ok(Pending(rx))
+        Ok(self.pending(rx))
     }
 
     /// Validates and commits entries received from a peer. Stateless rules
@@ -302,7 +358,7 @@ impl Kernel {
                 entries: valid,
                 reply,
             })?;
-            let report = Pending(rx).wait()?;
+            let report = self.pending(rx).wait()?;
             for (slot, o) in valid_slots.into_iter().zip(report.outcomes) {
                 outcomes[slot] = Some(o);
             }
@@ -327,7 +383,7 @@ impl Kernel {
     pub fn sweep_orphans_before(&self, cutoff_ms: u64) -> Result<usize, KernelError> {
         let (reply, rx) = bounded(1);
         self.send(Job::Sweep { cutoff_ms, reply })?;
-        Pending(rx).wait()
+        self.pending(rx).wait()
     }
 
     // ---- reads (snapshots; never block writers) ----
@@ -566,7 +622,14 @@ enum Answer {
     Sweep(Sender<Result<usize, KernelError>>, usize),
 }
 
-fn commit_loop(shared: &Shared, rx: Receiver<Job>) {
+/// The commit thread. Each batch runs under `catch_unwind`: if anything in
+/// it panics (a commit hook, a bug), the transaction is rolled back by the
+/// unwind, the death is recorded *before* any waiter can observe a closed
+/// channel, every job of the batch is answered with
+/// [`KernelError::CommitThreadDied`], and the thread ends, so no later write
+/// is accepted by a kernel whose hook state may be inconsistent. Jobs still
+/// queued are dropped with the channel and their waiters see the same error.
+fn commit_loop(shared: &Shared, rx: Receiver<Job>, death: &Death) {
     while let Ok(first) = rx.recv() {
         let mut weight = first.weight();
         let mut jobs = vec![first];
@@ -579,7 +642,26 @@ fn commit_loop(shared: &Shared, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_batch(shared, jobs);
+        let replies: Vec<ReplyTo> = jobs.iter().map(Job::reply_to).collect();
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| run_batch(shared, jobs))) {
+            let why = panic_message(panic.as_ref());
+            tracing::error!(reason = %why, "commit thread panicked; the kernel accepts no more writes");
+            let _ = death.set(why.clone());
+            for r in &replies {
+                r.fail(|| KernelError::CommitThreadDied(why.clone()));
+            }
+            return;
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panic: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panic: {s}")
+    } else {
+        "panic with a non-string payload".to_string()
     }
 }
 
