@@ -450,6 +450,15 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     s.noops
                 );
             }
+            if s.voided > 0 {
+                println!(
+                    "void entries  {} (a revoked member's, past its cut-off: kept, never applied)",
+                    s.voided
+                );
+            }
+            if let Some(h) = &s.halted {
+                println!("HALTED        {h}");
+            }
         }
         (_, Response::Log { store, entries }) => {
             let schema = store_schema(b, &store.plugin_hash)?;

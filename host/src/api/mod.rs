@@ -163,6 +163,12 @@ pub struct StoreStatusView {
     pub log_digest: String,
     pub state_digest: String,
     pub noops: u64,
+    /// Entries logged as void placeholders (a revoked member's, past its cut-off).
+    #[serde(default)]
+    pub voided: u64,
+    /// Why this store stopped applying ops on this node, if it did.
+    #[serde(default)]
+    pub halted: Option<String>,
     /// e.g. "in sync with 2 of 2 members (last sync 3 s ago)"; none offline.
     #[serde(default)]
     pub sync: Option<String>,

@@ -183,6 +183,8 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                     log_digest: s.log.digest.to_hex(),
                     state_digest: hex::encode(s.state_digest),
                     noops: s.noops,
+                    voided: s.log.voided,
+                    halted: s.halted.clone(),
                     sync: sync_summary(node, &h),
                 },
             }

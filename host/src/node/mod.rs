@@ -158,6 +158,8 @@ pub struct StoreStatus {
     pub log: LogStatus,
     pub state_digest: [u8; 32],
     pub noops: u64,
+    /// Why the store stopped applying on this node, if it did.
+    pub halted: Option<String>,
 }
 
 pub struct MeshStatus {
@@ -491,7 +493,7 @@ impl Node {
         }
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&root::random_secret()[..16]);
-        let profile = root_rules::PROFILES[root_rules::PROFILES.len() - 1];
+        let profile = crate::runtime::Profile::CURRENT.version;
         let decl = StoreDecl {
             store: store_id(&mesh.root, &self.author(), &hash, profile, &nonce),
             creator: self.author(),
@@ -615,11 +617,14 @@ impl Node {
             }
             None => 0,
         };
+        let halted = crate::runtime::halted(&tx, &h.id.0)?
+            .map(|halt| format!("{} (at op {})", halt.reason, hex::encode(&halt.op_id)));
         Ok(StoreStatus {
             handle: h.clone(),
             log,
             state_digest,
             noops,
+            halted,
         })
     }
 
