@@ -295,6 +295,9 @@ impl Node {
         if existing.iter().any(|m| m.name == name) {
             return Err(NodeError::NameTaken(name));
         }
+        if name.is_empty() || name.chars().count() > root_rules::MAX_NAME || name.chars().any(char::is_control) {
+            return Err(NodeError::BadName(name, "use 1 to 64 characters, no control characters"));
+        }
         let secret = root::random_secret();
         let rec = MeshRecord {
             root: root::mesh_id(&self.author(), &secret),
@@ -307,6 +310,8 @@ impl Node {
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
+            .map(|h| h.chars().filter(|c| !c.is_control()).take(root_rules::MAX_NAME).collect())
+            .filter(|h: &String| !h.is_empty())
             .unwrap_or_else(|| "node".into());
         self.root_batch(
             &rec.root,
