@@ -7,6 +7,7 @@ mod datadir;
 pub mod network;
 pub mod registry;
 pub mod root;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,10 @@ use lattice_kernel::{
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use datadir::{DataDir, LOG_FILE, SOCKET_FILE, resolve as resolve_data_dir};
+pub use datadir::{
+    DataDir, LOG_FILE, SOCKET_FILE, TrustError, check_trust, resolve as resolve_data_dir,
+};
+pub use verify::{IntegrityError, StoreVerify};
 pub use registry::{MeshRecord, Registry, StoreHandle};
 
 use crate::runtime::{
@@ -41,6 +45,10 @@ pub enum NodeError {
     },
     #[error("identity: {0}")]
     Identity(#[from] lattice_kernel::IdentityError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error(transparent)]
+    Integrity(#[from] IntegrityError),
     #[error(
         "the data dir {0} is in use by another lattice process that is not answering on its socket"
     )]
