@@ -28,7 +28,11 @@ fn artifact(cache: &Path, bytes: &[u8]) -> PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| {
             p.extension().is_some_and(|e| e == "cwasm")
-                && p.file_name().unwrap().to_str().unwrap().starts_with(&prefix)
+                && p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&prefix)
         })
         .expect("artifact written")
 }
@@ -39,7 +43,10 @@ fn planted_artifacts_never_run() {
     let cache = tmp.path().join("cache");
     let (counter, evil) = (wasm(COUNTER), wasm(EVIL));
     let rt = runtime(&cache);
-    assert_eq!(rt.load(&counter).unwrap().cache_outcome(), CacheOutcome::Miss);
+    assert_eq!(
+        rt.load(&counter).unwrap().cache_outcome(),
+        CacheOutcome::Miss
+    );
     assert_eq!(rt.load(&evil).unwrap().cache_outcome(), CacheOutcome::Miss);
     let counter_name = rt.load(&counter).unwrap().info().name.clone();
     let evil_file = std::fs::read(artifact(&cache, &evil)).unwrap();
@@ -74,7 +81,10 @@ fn planted_artifacts_never_run() {
     assert_eq!(p.info().name, counter_name);
 
     // The rewritten artifact is this node's again: a hit.
-    assert_eq!(runtime(&cache).load(&counter).unwrap().cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(
+        runtime(&cache).load(&counter).unwrap().cache_outcome(),
+        CacheOutcome::Hit
+    );
 
     // A new key (the old one lost) invalidates every artifact: recompiled.
     std::fs::remove_file(cache.join("mac.key")).unwrap();

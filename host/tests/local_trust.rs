@@ -56,7 +56,8 @@ fn a_new_node_creates_everything_private() {
         let node = Node::open(&dir).unwrap();
         node.mesh_create(None).unwrap();
         let wasm = std::fs::read(COUNTER).unwrap();
-        node.store_create(Some("c"), StoreType::Wasm(&wasm)).unwrap();
+        node.store_create(Some("c"), StoreType::Wasm(&wasm))
+            .unwrap();
     }
     assert_eq!(mode(&dir), 0o700);
     for sub in ["plugins", "cache"] {
@@ -105,7 +106,10 @@ fn loose_or_foreign_data_dirs_and_files_are_refused() {
             }
             _ => panic!("{}: {loose:o}: unexpected {err}", path.display()),
         }
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
         chmod(&path, before);
         Node::open(&dir).unwrap();
     }

@@ -28,12 +28,10 @@ pub enum TrustError {
     #[error(
         "{path} is owned by uid {owner}, not by the user running lattice (uid {me}); refusing to use it"
     )]
-    NotOwned {
-        path: PathBuf,
-        owner: u32,
-        me: u32,
-    },
-    #[error("{path} has mode {mode:o}: group or others can write it; refusing to use it (chmod go-w)")]
+    NotOwned { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "{path} has mode {mode:o}: group or others can write it; refusing to use it (chmod go-w)"
+    )]
     Writable { path: PathBuf, mode: u32 },
     #[error(
         "{path} has mode {mode:o}: group or others can read it; it must be private to its owner (chmod 600)"

@@ -20,8 +20,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 pub use datadir::{
     DataDir, LOG_FILE, SOCKET_FILE, TrustError, check_trust, resolve as resolve_data_dir,
 };
-pub use verify::{IntegrityError, StoreVerify};
 pub use registry::{MeshRecord, Registry, StoreHandle};
+pub use verify::{IntegrityError, StoreVerify};
 
 use crate::runtime::{
     CallError, Context, LoadError, Runtime, RuntimeConfig, RuntimeError, builtin,

@@ -154,7 +154,10 @@ impl CompileCache {
 /// (wasm hash and engine fingerprint) and the bytes, so an artifact is only
 /// valid under the name it was written for.
 fn mac(key: &[u8; 32], path: &Path, artifact: &[u8]) -> [u8; 32] {
-    let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.as_encoded_bytes())
+        .unwrap_or_default();
     let mut h = blake3::Hasher::new_keyed(key);
     h.update(&(name.len() as u64).to_le_bytes());
     h.update(name);
