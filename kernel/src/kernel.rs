@@ -35,18 +35,22 @@ pub struct KernelConfig {
     pub max_clock_drift: Duration,
     /// Orphans older than this are dropped by `sweep_orphans`.
     pub orphan_ttl: Duration,
-    /// How often a long-running node (the daemon) calls `sweep_orphans`.
+    /// How often a long-running node (the daemon) calls `sweep_orphans`
+    /// (default 60 s; the first sweep runs at start).
     pub orphan_sweep_interval: Duration,
     /// Orphan records one author may have waiting. A member with a modified
     /// client can send endless entries whose deps never arrive; over the cap
     /// a new orphan is dropped (sync offers it again once its deps exist).
+    /// Default 10 000.
     pub max_orphans_per_author: u64,
-    /// Orphan records waiting in total, over all authors and stores.
+    /// Orphan records waiting in total, over all authors and stores
+    /// (default 100 000; above the per-author cap, so one author cannot
+    /// crowd out the rest).
     pub max_orphans: u64,
     /// Fork evidence records kept per author and store. Two are enough to
-    /// prove a fork; the rest only cost disk.
+    /// prove a fork; the rest only cost disk. Default 64 (at least 2).
     pub max_forks_per_author: u64,
-    /// Fork evidence records kept in total.
+    /// Fork evidence records kept in total (default 10 000).
     pub max_forks: u64,
     /// Most entries one transaction takes before it commits.
     pub max_batch_entries: usize,
