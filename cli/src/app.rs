@@ -146,6 +146,9 @@ pub enum StoreCmd {
     Digest { store: Option<String> },
     /// Sync now with every reachable member (needs the daemon).
     Sync { store: Option<String> },
+    /// Check the store against storage: every entry's hash and signature,
+    /// the log and state digests recomputed. Exit 1 if anything differs.
+    Verify { store: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]

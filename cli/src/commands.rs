@@ -226,6 +226,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync {
             store: store.clone(),
         },
+        Cmd::Store(StoreCmd::Verify { store }) => Request::StoreVerify {
+            store: store.clone(),
+        },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,
         Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect {
             wasm: Hex(read_wasm(path)?),
@@ -254,6 +257,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             return Ok(());
         }
         print_json(&resp);
+        if let Response::Verified { report } = &resp {
+            verify_verdict(report)?;
+        }
         return Ok(());
     }
     match (&cmd, resp) {
@@ -514,9 +520,49 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 );
             }
         }
+        (_, Response::Verified { report: r }) => {
+            println!("store         {} ({})", r.store.name, r.store.id);
+            println!(
+                "entries       {} checked (hash against id, record header, signature); {} recorded",
+                r.entries_checked, r.entries_recorded
+            );
+            let same = |a: &str, b: &str| {
+                if a == b {
+                    format!("{a} ok")
+                } else {
+                    format!("{a} recorded, {b} recomputed: MISMATCH")
+                }
+            };
+            println!(
+                "log digest    {}",
+                same(&r.log_digest_recorded, &r.log_digest_recomputed)
+            );
+            println!("state         {} pairs hashed", r.state_pairs);
+            println!(
+                "state digest  {}",
+                same(&r.state_digest_recorded, &r.state_digest_recomputed)
+            );
+            for p in &r.problems {
+                println!("problem       {p}");
+            }
+            verify_verdict(&r)?;
+        }
         (_, other) => bail!("unexpected reply: {other:?}"),
     }
     Ok(())
+}
+
+/// `store verify` fails (one stderr line, exit 1) when anything differs.
+fn verify_verdict(r: &lattice_host::api::VerifyView) -> Result<()> {
+    if r.problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "store `{}` failed verification: {} problem{} (listed above); its data is not served until a verify passes",
+        r.store.name,
+        r.problems.len(),
+        if r.problems.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// The schema of the plugin with this hash, for decoding a store's ops.
@@ -601,14 +647,17 @@ fn daemon(
             .collect::<Vec<_>>()
             .join(",")
     );
-    // Housekeeping: stores declared by peers whose plugin we lack, and the
-    // peer address book for the next restart.
+    // Housekeeping: stores declared by peers whose plugin we lack, the
+    // peer address book for the next restart, and orphans past their TTL.
     // It also watches the kernel: if the commit thread died, the daemon must
     // not keep answering while refusing every write, so it stops and exits
     // non-zero with the reason.
     let n = node.clone();
     let s = stop.clone();
     let keeper = std::thread::spawn(move || -> Option<String> {
+        let sweep_every = n.kernel().config().orphan_sweep_interval;
+        // First sweep at start: orphans left from the last run are old news.
+        let mut next_sweep = Instant::now();
         while !s.load(Ordering::Relaxed) {
             for _ in 0..20 {
                 if s.load(Ordering::Relaxed) {
@@ -625,6 +674,14 @@ fn daemon(
             }
             if let Err(e) = n.save_peers() {
                 tracing::warn!(error = %e, "saving peers");
+            }
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + sweep_every;
+                match n.kernel().sweep_orphans() {
+                    Ok(0) => {}
+                    Ok(k) => tracing::info!(dropped = k, "swept orphans past their TTL"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping orphans"),
+                }
             }
         }
         None

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use crate::entry::{Draft, Limits, SignedEntry, verify_all};
 use crate::error::KernelError;
@@ -22,6 +22,11 @@ use crate::hlc::{Hlc, now_ms};
 use crate::identity::Identity;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 use crate::log::{self, CommitHook, LogTxn, Outcome};
+
+mod audit;
+mod reads;
+
+pub use audit::{AuditProblem, LogAudit};
 
 /// Tuning and policy for one kernel.
 #[derive(Clone, Debug)]
@@ -31,6 +36,23 @@ pub struct KernelConfig {
     pub max_clock_drift: Duration,
     /// Orphans older than this are dropped by `sweep_orphans`.
     pub orphan_ttl: Duration,
+    /// How often a long-running node (the daemon) calls `sweep_orphans`
+    /// (default 60 s; the first sweep runs at start).
+    pub orphan_sweep_interval: Duration,
+    /// Orphan records one author may have waiting. A member with a modified
+    /// client can send endless entries whose deps never arrive; over the cap
+    /// a new orphan is dropped (sync offers it again once its deps exist).
+    /// Default 10 000.
+    pub max_orphans_per_author: u64,
+    /// Orphan records waiting in total, over all authors and stores
+    /// (default 100 000; above the per-author cap, so one author cannot
+    /// crowd out the rest).
+    pub max_orphans: u64,
+    /// Fork evidence records kept per author and store. Two are enough to
+    /// prove a fork; the rest only cost disk. Default 64 (at least 2).
+    pub max_forks_per_author: u64,
+    /// Fork evidence records kept in total (default 10 000).
+    pub max_forks: u64,
     /// Most entries one transaction takes before it commits.
     pub max_batch_entries: usize,
     /// `false` skips fsync (tests only): a crash may lose acknowledged writes.
@@ -46,6 +68,11 @@ impl Default for KernelConfig {
             limits: Limits::default(),
             max_clock_drift: Duration::from_secs(600),
             orphan_ttl: Duration::from_secs(600),
+            orphan_sweep_interval: Duration::from_secs(60),
+            max_orphans_per_author: 10_000,
+            max_orphans: 100_000,
+            max_forks_per_author: 64,
+            max_forks: 10_000,
             max_batch_entries: 4096,
             durable: true,
             cache_bytes: 64 << 20,
@@ -184,13 +211,17 @@ impl<T> Pending<T> {
 }
 
 impl Kernel {
-    /// Opens (or creates) the log database at `path`.
+    /// Opens the log database at `path`, creating it only if no file is
+    /// there: an existing file that is empty or not a redb database is an
+    /// error and is left untouched (redb would initialize a fresh, empty log
+    /// in a 0-byte file, silently dropping the node's history).
     pub fn open(
         path: &Path,
         identity: Identity,
         config: KernelConfig,
         hook: Arc<dyn CommitHook>,
     ) -> Result<Kernel, KernelError> {
+        let existed = check_existing_file(path)?;
         let db = match Database::builder()
             .set_cache_size(config.cache_bytes)
             .create(path)
@@ -201,13 +232,32 @@ impl Kernel {
                     path: path.to_path_buf(),
                 });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(KernelError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
         };
+        if !existed {
+            // The log holds every store's data: private to the node's user.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| KernelError::Unreadable {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    },
+                )?;
+            }
+        }
         // Create every table up front so readers never race table creation.
         let txn = db.begin_write()?;
         {
             let lt = LogTxn::open(&txn)?;
             drop(lt);
+            txn.open_table(log::ORPHAN_AUTHORS)?;
         }
         txn.commit()?;
         let clock = Hlc::new(config.max_clock_drift);
@@ -248,6 +298,10 @@ impl Kernel {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn config(&self) -> &KernelConfig {
+        &self.shared.config
     }
 
     pub fn author(&self) -> AuthorId {
@@ -385,184 +439,6 @@ impl Kernel {
         self.send(Job::Sweep { cutoff_ms, reply })?;
         self.pending(rx).wait()
     }
-
-    // ---- reads (snapshots; never block writers) ----
-
-    pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::ENTRIES)?;
-        match t.get(id.0.as_slice())? {
-            Some(v) => Ok(Some(self.decode_record(v.value())?)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn contains(&self, id: &EntryId) -> Result<bool, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        Ok(txn
-            .open_table(log::ENTRIES)?
-            .get(id.0.as_slice())?
-            .is_some())
-    }
-
-    fn decode_record(&self, v: &[u8]) -> Result<SignedEntry, KernelError> {
-        if v.len() < 32 {
-            return Err(KernelError::Corrupt("entry record"));
-        }
-        SignedEntry::decode_shape(&v[32..], &self.shared.config.limits)
-            .map_err(|_| KernelError::Corrupt("entry record"))
-    }
-
-    pub fn status(&self, store: &StoreId) -> Result<LogStatus, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let stores = txn.open_table(log::STORES)?;
-        let (entries, digest) = match stores.get(store.0.as_slice())? {
-            Some(v) => log::decode_store_meta(v.value())?,
-            None => (0, SetDigest::default()),
-        };
-        let voids = txn.open_table(log::VOIDS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let voided = voids.range(lo.as_slice()..=hi.as_slice())?.count() as u64;
-        Ok(LogStatus {
-            entries,
-            voided,
-            digest,
-            heads: self.heads(store)?,
-        })
-    }
-
-    /// Whether a logged entry is a void placeholder (never applied).
-    pub fn is_void(&self, store: &StoreId, id: &EntryId) -> Result<bool, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::VOIDS)?;
-        Ok(t.get(log::pair_key(&store.0, &id.0).as_slice())?.is_some())
-    }
-
-    pub fn heads(&self, store: &StoreId) -> Result<Vec<EntryId>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::HEADS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let mut out = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, _) = row?;
-            out.push(
-                EntryId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("head record"))?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// Every author's chain tip in `store`: the store's version vector.
-    pub fn tips(&self, store: &StoreId) -> Result<Vec<ChainTip>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::TIPS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let mut out = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let tip = log::decode_tip(v.value())?;
-            let author =
-                AuthorId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("tip key"))?;
-            out.push(ChainTip {
-                author,
-                seq: tip.seq,
-                id: tip.id,
-            });
-        }
-        Ok(out)
-    }
-
-    /// `author`'s entries in `store` with seq in `from_seq..`, at most `limit`.
-    pub fn chain_range(
-        &self,
-        store: &StoreId,
-        author: &AuthorId,
-        from_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let chain = txn.open_table(log::CHAIN)?;
-        let entries = txn.open_table(log::ENTRIES)?;
-        let lo = log::chain_key(store, author, from_seq);
-        let hi = log::chain_key(store, author, u64::MAX);
-        let mut out = Vec::new();
-        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
-            let (_, id) = row?;
-            let v = entries
-                .get(id.value())?
-                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
-            out.push(self.decode_record(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The store's entries in commit order (a causal order), from position
-    /// `from` (0-based), at most `limit`.
-    pub fn log(
-        &self,
-        store: &StoreId,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let order = txn.open_table(log::ORDER)?;
-        let entries = txn.open_table(log::ENTRIES)?;
-        let lo = log::pair_key(&store.0, &from.to_be_bytes());
-        let hi = log::pair_key(&store.0, &u64::MAX.to_be_bytes());
-        let mut out = Vec::new();
-        for row in order.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
-            let (_, id) = row?;
-            let v = entries
-                .get(id.value())?
-                .ok_or(KernelError::Corrupt("order names a missing entry"))?;
-            out.push(self.decode_record(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// Every fork seen in `store`, with both (or all) signed entries.
-    pub fn forks(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::FORKS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let mut hi = store.0.to_vec();
-        hi.extend_from_slice(&[0xff; 80]);
-        let mut out: Vec<ForkEvidence> = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let k = k.value();
-            let author =
-                AuthorId::from_slice(&k[16..48]).ok_or(KernelError::Corrupt("fork key"))?;
-            let seq = log::u64_at(k, 48);
-            let mut rec = vec![0u8; 32];
-            rec.extend_from_slice(v.value());
-            let entry = self.decode_record(&rec)?;
-            match out.last_mut() {
-                Some(f) if f.author == author && f.seq == seq => f.entries.push(entry),
-                _ => out.push(ForkEvidence {
-                    author,
-                    seq,
-                    entries: vec![entry],
-                }),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Authors with at least one fork in `store`.
-    pub fn flagged_authors(&self, store: &StoreId) -> Result<Vec<AuthorId>, KernelError> {
-        let mut a: Vec<_> = self.forks(store)?.into_iter().map(|f| f.author).collect();
-        a.dedup();
-        Ok(a)
-    }
-
-    pub fn orphan_count(&self) -> Result<u64, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        Ok(txn.open_table(log::ORPHANS)?.len()?)
-    }
 }
 
 impl Shared {
@@ -688,7 +564,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
     }
     let (answers, committed) = {
         let mut lt = match LogTxn::open(&txn) {
-            Ok(lt) => lt,
+            Ok(lt) => lt.with_caps(log::Caps::of(&shared.config)),
             Err(e) => return fail_all(jobs, &e),
         };
         let mut answers = Vec::with_capacity(jobs.len());
@@ -839,6 +715,44 @@ fn run_job(shared: &Shared, lt: &mut LogTxn<'_>, job: Job) -> Result<Answer, (Ke
             Err(e) => Err((e, Job::Sweep { cutoff_ms, reply })),
         },
     }
+}
+
+/// The first bytes of every redb file (redb's `MAGICNUMBER`).
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Refuses an existing file at `path` that is empty or has no redb header,
+/// reading it only. A missing file is fine (a new log is created): returns
+/// whether the file existed.
+fn check_existing_file(path: &Path) -> Result<bool, KernelError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| KernelError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]).map_err(unreadable)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n == 0 {
+        return Err(KernelError::EmptyDatabase {
+            path: path.to_path_buf(),
+        });
+    }
+    if head[..n] != REDB_MAGIC || n < head.len() {
+        return Err(KernelError::NotADatabase {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(true)
 }
 
 impl Drop for Kernel {

@@ -104,6 +104,10 @@ pub enum Request {
     StoreSync {
         store: Option<String>,
     },
+    /// Recompute the store's log and state digests from storage and compare.
+    StoreVerify {
+        store: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -172,6 +176,22 @@ pub struct StoreStatusView {
     /// e.g. "in sync with 2 of 2 members (last sync 3 s ago)"; none offline.
     #[serde(default)]
     pub sync: Option<String>,
+}
+
+/// The result of `store verify`: what was checked, and every mismatch.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct VerifyView {
+    pub store: StoreInfo,
+    /// Entries read, hashed against their ids and signature-checked.
+    pub entries_checked: u64,
+    pub entries_recorded: u64,
+    pub log_digest_recorded: String,
+    pub log_digest_recomputed: String,
+    pub state_pairs: u64,
+    pub state_digest_recorded: String,
+    pub state_digest_recomputed: String,
+    /// Empty when the store is intact.
+    pub problems: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -274,6 +294,9 @@ pub enum Response {
     },
     Synced {
         results: Vec<SyncView>,
+    },
+    Verified {
+        report: VerifyView,
     },
 }
 

@@ -229,6 +229,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             request,
         } => {
             let h = node.resolve(&selector, explicit.as_deref())?;
+            node.check_verified(&h)?;
             let out = node.call(&h, &method, &request.0)?;
             Response::Called {
                 store: store_info(&h),
@@ -316,6 +317,23 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect();
             Response::Synced { results }
+        }
+        Request::StoreVerify { store } => {
+            let h = pick_store(node, store.as_deref())?;
+            let v = node.store_verify(&h)?;
+            Response::Verified {
+                report: VerifyView {
+                    store: store_info(&h),
+                    entries_checked: v.log.entries_checked,
+                    entries_recorded: v.log.recorded_count,
+                    log_digest_recorded: v.log.recorded_digest.to_hex(),
+                    log_digest_recomputed: v.log.recomputed_digest.to_hex(),
+                    state_pairs: v.state_pairs,
+                    state_digest_recorded: hex::encode(v.state_recorded),
+                    state_digest_recomputed: hex::encode(v.state_recomputed),
+                    problems: v.problems(),
+                },
+            }
         }
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;

@@ -9,6 +9,7 @@ pub mod registry;
 pub mod root;
 mod root_rules;
 pub mod trust;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,9 +19,12 @@ use lattice_kernel::{
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use datadir::{DataDir, LOG_FILE, SOCKET_FILE, resolve as resolve_data_dir};
+pub use datadir::{
+    DataDir, LOG_FILE, SOCKET_FILE, TrustError, check_trust, resolve as resolve_data_dir,
+};
 pub use registry::{MeshRecord, Registry, StoreHandle};
 pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
+pub use verify::{IntegrityError, StoreVerify};
 
 use crate::runtime::{
     CallError, Context, LoadError, Runtime, RuntimeConfig, RuntimeError, builtin,
@@ -44,6 +48,10 @@ pub enum NodeError {
     },
     #[error("identity: {0}")]
     Identity(#[from] lattice_kernel::IdentityError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error(transparent)]
+    Integrity(#[from] IntegrityError),
     #[error(
         "the data dir {0} is in use by another lattice process that is not answering on its socket"
     )]
