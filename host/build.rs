@@ -20,6 +20,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("lattice-counter", "counter", "LATTICE_PLUGIN_COUNTER_WASM"),
     ("lattice-test-evil", "evil", "LATTICE_TEST_PLUGIN_EVIL_WASM"),
     (
+        "lattice-test-global",
+        "global",
+        "LATTICE_TEST_PLUGIN_GLOBAL_WASM",
+    ),
+    (
         "lattice-test-wasi",
         "wasi_import",
         "LATTICE_TEST_PLUGIN_WASI_WASM",

@@ -105,6 +105,8 @@ pub enum MeshCmd {
     Join { token: String },
     /// Known peers: connected now, last seen, last sync per store.
     Peers,
+    /// Stop running MESH on this node and free its state (the founder revokes you to cut you off).
+    Leave { mesh: String },
     /// Cut a member off: its new entries are refused by every member.
     Revoke {
         /// The member's node id (64 hex digits, see `mesh status`).
@@ -144,6 +146,9 @@ pub enum StoreCmd {
     Digest { store: Option<String> },
     /// Sync now with every reachable member (needs the daemon).
     Sync { store: Option<String> },
+    /// Check the store against storage: every entry's hash and signature,
+    /// the log and state digests recomputed. Exit 1 if anything differs.
+    Verify { store: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]

@@ -219,10 +219,14 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             token: token.clone(),
         },
         Cmd::Mesh(MeshCmd::Peers) => Request::MeshPeers,
+        Cmd::Mesh(MeshCmd::Leave { mesh }) => Request::MeshLeave { mesh: mesh.clone() },
         Cmd::Mesh(MeshCmd::Revoke { member }) => Request::MeshRevoke {
             member: member.clone(),
         },
         Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync {
+            store: store.clone(),
+        },
+        Cmd::Store(StoreCmd::Verify { store }) => Request::StoreVerify {
             store: store.clone(),
         },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,
@@ -253,6 +257,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             return Ok(());
         }
         print_json(&resp);
+        if let Response::Verified { report } = &resp {
+            verify_verdict(report)?;
+        }
         return Ok(());
     }
     match (&cmd, resp) {
@@ -335,6 +342,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     println!("    {store:<16} {r}");
                 }
             }
+        }
+        (_, Response::Left { mesh }) => {
+            eprintln!("left mesh {mesh}: its stores no longer run here");
         }
         (_, Response::Deleted { store }) => {
             eprintln!("deleted store {store}: every member closes it and refuses its new entries");
@@ -446,6 +456,15 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     s.noops
                 );
             }
+            if s.voided > 0 {
+                println!(
+                    "void entries  {} (a revoked member's, past its cut-off: kept, never applied)",
+                    s.voided
+                );
+            }
+            if let Some(h) = &s.halted {
+                println!("HALTED        {h}");
+            }
         }
         (_, Response::Log { store, entries }) => {
             let schema = store_schema(b, &store.plugin_hash)?;
@@ -501,9 +520,49 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 );
             }
         }
+        (_, Response::Verified { report: r }) => {
+            println!("store         {} ({})", r.store.name, r.store.id);
+            println!(
+                "entries       {} checked (hash against id, record header, signature); {} recorded",
+                r.entries_checked, r.entries_recorded
+            );
+            let same = |a: &str, b: &str| {
+                if a == b {
+                    format!("{a} ok")
+                } else {
+                    format!("{a} recorded, {b} recomputed: MISMATCH")
+                }
+            };
+            println!(
+                "log digest    {}",
+                same(&r.log_digest_recorded, &r.log_digest_recomputed)
+            );
+            println!("state         {} pairs hashed", r.state_pairs);
+            println!(
+                "state digest  {}",
+                same(&r.state_digest_recorded, &r.state_digest_recomputed)
+            );
+            for p in &r.problems {
+                println!("problem       {p}");
+            }
+            verify_verdict(&r)?;
+        }
         (_, other) => bail!("unexpected reply: {other:?}"),
     }
     Ok(())
+}
+
+/// `store verify` fails (one stderr line, exit 1) when anything differs.
+fn verify_verdict(r: &lattice_host::api::VerifyView) -> Result<()> {
+    if r.problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "store `{}` failed verification: {} problem{} (listed above); its data is not served until a verify passes",
+        r.store.name,
+        r.problems.len(),
+        if r.problems.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// The schema of the plugin with this hash, for decoding a store's ops.
@@ -588,15 +647,25 @@ fn daemon(
             .collect::<Vec<_>>()
             .join(",")
     );
-    // Housekeeping: stores declared by peers whose plugin we lack, and the
-    // peer address book for the next restart.
+    // Housekeeping: stores declared by peers whose plugin we lack, the
+    // peer address book for the next restart, and orphans past their TTL.
+    // It also watches the kernel: if the commit thread died, the daemon must
+    // not keep answering while refusing every write, so it stops and exits
+    // non-zero with the reason.
     let n = node.clone();
     let s = stop.clone();
-    let keeper = std::thread::spawn(move || {
+    let keeper = std::thread::spawn(move || -> Option<String> {
+        let sweep_every = n.kernel().config().orphan_sweep_interval;
+        // First sweep at start: orphans left from the last run are old news.
+        let mut next_sweep = Instant::now();
         while !s.load(Ordering::Relaxed) {
             for _ in 0..20 {
                 if s.load(Ordering::Relaxed) {
-                    return;
+                    return None;
+                }
+                if let Err(e) = n.kernel().health() {
+                    s.store(true, Ordering::Relaxed);
+                    return Some(e.to_string());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -606,14 +675,26 @@ fn daemon(
             if let Err(e) = n.save_peers() {
                 tracing::warn!(error = %e, "saving peers");
             }
+            if Instant::now() >= next_sweep {
+                next_sweep = Instant::now() + sweep_every;
+                match n.kernel().sweep_orphans() {
+                    Ok(0) => {}
+                    Ok(k) => tracing::info!(dropped = k, "swept orphans past their TTL"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping orphans"),
+                }
+            }
         }
+        None
     });
     eprintln!(
         "other lattice commands with the same data dir now go through this daemon; Ctrl-C stops it"
     );
     server.serve(stop);
-    let _ = keeper.join();
+    let died = keeper.join().ok().flatten();
     let _ = node.save_peers();
+    if let Some(why) = died {
+        bail!("lattice daemon: stopping: {why}");
+    }
     eprintln!("lattice daemon: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! Runtime benchmarks (run by hand in release: `cargo bench -p lattice-host
-//! --bench runtime`). Targets: apply overhead < 5 µs/op, cached plugin load
-//! < 20 ms, and the committed kv put rate with 1000 puts per durable
-//! transaction.
+//! --bench runtime`). Every call runs in a fresh instance. Targets: kv put
+//! apply ≤ 10 µs/op, cached plugin load < 20 ms, and the committed kv put
+//! rate with 1000 puts per durable transaction.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -135,6 +135,19 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // --- a query (fresh instance, read snapshot).
+    let mut g = c.benchmark_group("query");
+    g.throughput(Throughput::Elements(1));
+    let get = encode(
+        &kv.info().method("Get").expect("Get").input,
+        &[("key", Value::String("key/000010000000".into()))],
+    );
+    g.bench_function("kv get", |b| {
+        let tx = db.begin_read().expect("read");
+        b.iter(|| black_box(kv.query(&tx, &STORE, "Get", &get).expect("query")))
+    });
+    g.finish();
+
     // --- plugin load time.
     let mut g = c.benchmark_group("load");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
@@ -143,7 +156,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(nocache.load(builtin::KV).expect("load")))
     });
     rt.load(builtin::KV).expect("warm cache");
+    // A new runtime each time: the same runtime would hand back the loaded
+    // plugin without touching the artifact.
+    let cached = || {
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().to_path_buf()),
+            max_instances: 2,
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime")
+    };
     g.bench_function("kv cached artifact", |b| {
+        b.iter_batched(
+            cached,
+            |r| black_box(r.load(builtin::KV).expect("load")),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("kv already loaded (same runtime)", |b| {
         b.iter(|| black_box(rt.load(builtin::KV).expect("load")))
     });
     g.finish();

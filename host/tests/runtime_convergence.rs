@@ -4,15 +4,19 @@
 //! applied in causal order; then every replica, and fresh replicas replaying
 //! the whole op set in several random causal orders, must show the same
 //! state digest and byte-identical query replies.
+//!
+//! Every replica has its own `Runtime` and its own loaded `Plugin`, as
+//! separate nodes do: a shared instance (or any state kept between calls)
+//! would otherwise be invisible here.
 
 #[path = "runtime_common/mod.rs"]
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::*;
-use lattice_host::runtime::{ApplyOutcome, Op, Plugin, StoreKey, builtin};
+use lattice_host::runtime::{ApplyOutcome, Op, Plugin, Runtime, RuntimeConfig, StoreKey, builtin};
 use prop::test_runner::Config;
 use proptest::prelude::*;
 use prost_reflect::Value;
@@ -40,10 +44,34 @@ struct Replica {
     seq: u64,
 }
 
-/// A simulated mesh of `n` authors, one replica (store) each, in one db.
+/// A simulated node's plugin: its own runtime (engine, instance pool),
+/// sharing only the on-disk compile cache with the others.
+fn node_plugin(wasm: &[u8]) -> Arc<Plugin> {
+    let cache = runtime()
+        .config()
+        .cache_dir
+        .clone()
+        .expect("the shared test runtime has a cache dir");
+    // The plugin keeps its engine alive; the runtime itself can go.
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache),
+        max_instances: 2,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    rt.load(wasm).expect("plugin loads")
+}
+
+/// A simulated mesh of `n` authors, one replica (store, with its own
+/// runtime) each, in one db.
 struct Sim {
     db: Db,
+    /// The wasm every replica loads.
+    wasm: Vec<u8>,
+    /// Replica 0's plugin (for descriptors and names).
     plugin: Arc<Plugin>,
+    /// Each store's plugin, loaded by that replica's own runtime.
+    plugins: BTreeMap<StoreKey, Arc<Plugin>>,
     ops: Vec<Op>,
     /// Every op's causal past (all ops its author had seen).
     past: Vec<BTreeSet<usize>>,
@@ -57,8 +85,8 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(plugin: Arc<Plugin>, authors: u8, seed: u64) -> Self {
-        let replicas = (0..authors)
+    fn new(wasm: &[u8], authors: u8, seed: u64) -> Self {
+        let replicas: Vec<Replica> = (0..authors)
             .map(|a| Replica {
                 author: a + 1,
                 store: store(a + 1),
@@ -67,9 +95,15 @@ impl Sim {
                 seq: 0,
             })
             .collect();
+        let plugins: BTreeMap<StoreKey, Arc<Plugin>> = replicas
+            .iter()
+            .map(|r| (r.store, node_plugin(wasm)))
+            .collect();
         Sim {
             db: db(),
-            plugin,
+            wasm: wasm.to_vec(),
+            plugin: plugins[&replicas[0].store].clone(),
+            plugins,
             ops: Vec::new(),
             past: Vec::new(),
             replicas,
@@ -80,8 +114,19 @@ impl Sim {
         }
     }
 
-    fn apply_to(&self, store: &StoreKey, i: usize) {
-        let out = apply(&self.db, &self.plugin, store, &self.ops[i]);
+    /// The plugin of the replica holding `store` (a fresh replica gets its
+    /// own runtime on first use).
+    fn plugin_of(&mut self, store: &StoreKey) -> Arc<Plugin> {
+        let wasm = &self.wasm;
+        self.plugins
+            .entry(*store)
+            .or_insert_with(|| node_plugin(wasm))
+            .clone()
+    }
+
+    fn apply_to(&mut self, store: &StoreKey, i: usize) {
+        let p = self.plugin_of(store);
+        let out = apply(&self.db, &p, store, &self.ops[i]);
         assert!(
             matches!(out, ApplyOutcome::Applied { .. }),
             "op {i}: {out:?}"
@@ -106,7 +151,8 @@ impl Sim {
         let dep_hlc = rep.seen.iter().map(|i| self.ops[*i].hlc).max().unwrap_or(0);
         let hlc = (rep.hlc.max(dep_hlc) + 1).max(self.wall << 16);
         let c = ctx(rep.author, hlc);
-        let Ok(payload) = prepare(&self.db, &self.plugin, &rep.store, &c, method, req) else {
+        let p = &self.plugins[&rep.store];
+        let Ok(payload) = prepare(&self.db, p, &rep.store, &c, method, req) else {
             self.refused += 1;
             return false;
         };
@@ -206,9 +252,10 @@ impl Sim {
             );
         }
         for (method, req) in queries {
-            let r0 = query(&self.db, &self.plugin, &stores[0], method, req).expect("query");
+            let r0 =
+                query(&self.db, &self.plugins[&stores[0]], &stores[0], method, req).expect("query");
             for s in &stores[1..] {
-                let r = query(&self.db, &self.plugin, s, method, req).expect("query");
+                let r = query(&self.db, &self.plugins[s], s, method, req).expect("query");
                 assert_eq!(r, r0, "reply to {method} differs between replicas");
             }
         }
@@ -460,7 +507,7 @@ fn chat_queries(sim: &Sim) -> Vec<(&'static str, Vec<u8>)> {
 }
 
 fn run(plugin: &[u8], (steps, seed): (Vec<Step>, u64), step: fn(&mut Sim, Step)) -> Sim {
-    let mut sim = Sim::new(load(plugin), 3, seed);
+    let mut sim = Sim::new(plugin, 3, seed);
     for s in steps {
         step(&mut sim, s);
     }

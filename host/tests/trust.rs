@@ -273,3 +273,23 @@ fn store_delete_closes_everywhere() {
         o => panic!("{o:?}"),
     }
 }
+
+/// A member leaves: the mesh and its stores stop running on that node and
+/// stay gone after a restart; the founder cannot leave its own mesh.
+#[test]
+fn mesh_leave_stops_the_mesh_here() {
+    let (f, mut others, rec) = mesh(1);
+    let b = others.pop().unwrap();
+    chat_store(&f, "general");
+    carry(&f, &b);
+    assert!(b.resolve("general", None).is_ok());
+    let err = f.mesh_leave("m").expect_err("founder stays").to_string();
+    assert!(err.contains("founder"), "{err}");
+    b.mesh_leave(&rec.root.to_uuid()).unwrap();
+    assert!(b.meshes().is_empty());
+    assert!(b.registry().stores().is_empty());
+    let dir = b.dir;
+    drop(b.node);
+    let n = Node::open(dir.path()).unwrap();
+    assert!(n.meshes().is_empty(), "still gone after a restart");
+}

@@ -3,7 +3,9 @@
 //! - local commit rate: 10k small entries appended back to back (sign +
 //!   validate + durable group commit);
 //! - single durable append latency (one entry, nothing else in flight);
-//! - ingest of a 100k-entry foreign batch (decode + batch verify + commit).
+//! - ingest of a 100k-entry foreign batch (decode + batch verify + commit);
+//! - verified reads: 10k entries of 1 KiB read back through `log` (each
+//!   body hashed and compared with its id), and blake3 of 1 KiB alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,5 +82,48 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, local_commit, single_latency, ingest);
+fn verified_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("verified_read");
+    g.sample_size(20);
+    let dir = tempfile::tempdir().unwrap();
+    let k = Kernel::open(
+        &dir.path().join("log.redb"),
+        Identity::generate(),
+        KernelConfig {
+            durable: false,
+            ..KernelConfig::default()
+        },
+        Arc::new(NoHook),
+    )
+    .unwrap();
+    let store = StoreId::random();
+    let pending: Vec<_> = (0..10_000u32)
+        .map(|i| {
+            let mut p = vec![(i % 251) as u8; 1024];
+            p[..4].copy_from_slice(&i.to_le_bytes());
+            k.append_async(store, p).unwrap()
+        })
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("log_10k_entries_1KiB", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for from in (0..10_000).step_by(1000) {
+                n += k.log(&store, from, 1000).unwrap().len();
+            }
+            assert_eq!(n, 10_000);
+        })
+    });
+    g.throughput(Throughput::Elements(1));
+    let body = vec![7u8; 1100];
+    g.bench_function("blake3_1KiB_body", |b| {
+        b.iter(|| blake3::hash(std::hint::black_box(&body)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, local_commit, single_latency, ingest, verified_read);
 criterion_main!(benches);

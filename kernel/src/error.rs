@@ -64,8 +64,34 @@ pub enum KernelError {
     Rejected(#[from] ValidationError),
     #[error("corrupt log record: {0}")]
     Corrupt(&'static str),
+    /// A stored entry is not the entry its id names (its body no longer
+    /// hashes to the id, or its record header disagrees with the signed
+    /// body). Reads fail with this rather than serve altered data.
+    #[error("corrupt entry {id} in the log: {why}")]
+    CorruptEntry { id: EntryId, why: &'static str },
+    /// An existing but empty database file. Opening it would silently start
+    /// a fresh log under an identity that already has history.
+    #[error(
+        "the log database {path} is empty (0 bytes); refusing to start a fresh log over it (if this node never held data, delete the file)"
+    )]
+    EmptyDatabase { path: std::path::PathBuf },
+    /// An existing file that does not start with a redb header: never
+    /// initialized over, never modified.
+    #[error("{path} is not a lattice log database (no redb header); refusing to touch it")]
+    NotADatabase { path: std::path::PathBuf },
+    /// A redb file that redb cannot open (corrupt header or pages).
+    #[error("the log database {path} cannot be opened: {reason}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("the kernel's commit thread has stopped")]
     Stopped,
+    /// The commit thread panicked (a bug, e.g. in a commit hook). The batch
+    /// in flight was rolled back; the kernel takes no more writes and every
+    /// later call fails with this error, so the process should exit.
+    #[error("the kernel's commit thread died: {0}; restart the process")]
+    CommitThreadDied(String),
 }
 
 macro_rules! storage_from {

@@ -7,13 +7,14 @@
 //! that arrived while the previous one was in flight. Signatures of received
 //! entries are checked by the caller before the job is sent, on all cores.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use crate::entry::{Draft, Limits, SignedEntry, verify_all};
 use crate::error::KernelError;
@@ -21,6 +22,11 @@ use crate::hlc::{Hlc, now_ms};
 use crate::identity::Identity;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 use crate::log::{self, CommitHook, LogTxn, Outcome};
+
+mod audit;
+mod reads;
+
+pub use audit::{AuditProblem, LogAudit};
 
 /// Tuning and policy for one kernel.
 #[derive(Clone, Debug)]
@@ -30,6 +36,23 @@ pub struct KernelConfig {
     pub max_clock_drift: Duration,
     /// Orphans older than this are dropped by `sweep_orphans`.
     pub orphan_ttl: Duration,
+    /// How often a long-running node (the daemon) calls `sweep_orphans`
+    /// (default 60 s; the first sweep runs at start).
+    pub orphan_sweep_interval: Duration,
+    /// Orphan records one author may have waiting. A member with a modified
+    /// client can send endless entries whose deps never arrive; over the cap
+    /// a new orphan is dropped (sync offers it again once its deps exist).
+    /// Default 10 000.
+    pub max_orphans_per_author: u64,
+    /// Orphan records waiting in total, over all authors and stores
+    /// (default 100 000; above the per-author cap, so one author cannot
+    /// crowd out the rest).
+    pub max_orphans: u64,
+    /// Fork evidence records kept per author and store. Two are enough to
+    /// prove a fork; the rest only cost disk. Default 64 (at least 2).
+    pub max_forks_per_author: u64,
+    /// Fork evidence records kept in total (default 10 000).
+    pub max_forks: u64,
     /// Most entries one transaction takes before it commits.
     pub max_batch_entries: usize,
     /// `false` skips fsync (tests only): a crash may lose acknowledged writes.
@@ -45,6 +68,11 @@ impl Default for KernelConfig {
             limits: Limits::default(),
             max_clock_drift: Duration::from_secs(600),
             orphan_ttl: Duration::from_secs(600),
+            orphan_sweep_interval: Duration::from_secs(60),
+            max_orphans_per_author: 10_000,
+            max_orphans: 100_000,
+            max_forks_per_author: 64,
+            max_forks: 10_000,
             max_batch_entries: 4096,
             durable: true,
             cache_bytes: 64 << 20,
@@ -109,7 +137,34 @@ enum Job {
     },
 }
 
+/// Where a job's answer goes, kept beside the job so a panic in the batch
+/// can still answer it.
+enum ReplyTo {
+    Append(Sender<Result<SignedEntry, KernelError>>),
+    Ingest(Sender<Result<IngestReport, KernelError>>),
+    Sweep(Sender<Result<usize, KernelError>>),
+}
+
+impl ReplyTo {
+    fn fail(&self, e: impl Fn() -> KernelError) {
+        // Best effort: a job already answered has a full or closed channel.
+        match self {
+            ReplyTo::Append(r) => drop(r.try_send(Err(e()))),
+            ReplyTo::Ingest(r) => drop(r.try_send(Err(e()))),
+            ReplyTo::Sweep(r) => drop(r.try_send(Err(e()))),
+        }
+    }
+}
+
 impl Job {
+    fn reply_to(&self) -> ReplyTo {
+        match self {
+            Job::Append { reply, .. } => ReplyTo::Append(reply.clone()),
+            Job::Ingest { reply, .. } => ReplyTo::Ingest(reply.clone()),
+            Job::Sweep { reply, .. } => ReplyTo::Sweep(reply.clone()),
+        }
+    }
+
     fn weight(&self) -> usize {
         match self {
             Job::Ingest { entries, .. } => entries.len().max(1),
@@ -126,32 +181,47 @@ struct Shared {
     hook: Arc<dyn CommitHook>,
 }
 
+/// Set once, by the commit thread's supervisor, if the thread panicked.
+type Death = Arc<OnceLock<String>>;
+
+fn stopped(death: &Death) -> KernelError {
+    match death.get() {
+        Some(why) => KernelError::CommitThreadDied(why.clone()),
+        None => KernelError::Stopped,
+    }
+}
+
 /// A handle to the log. Cheap to share behind an `Arc`; dropping the last
 /// handle stops the commit thread after it finishes queued work.
 pub struct Kernel {
     shared: Arc<Shared>,
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    death: Death,
     path: PathBuf,
 }
 
 /// A write in flight: wait for it with [`Pending::wait`].
-pub struct Pending<T>(Receiver<Result<T, KernelError>>);
+pub struct Pending<T>(Receiver<Result<T, KernelError>>, Death);
 
 impl<T> Pending<T> {
     pub fn wait(self) -> Result<T, KernelError> {
-        self.0.recv().unwrap_or(Err(KernelError::Stopped))
+        self.0.recv().unwrap_or_else(|_| Err(stopped(&self.1)))
     }
 }
 
 impl Kernel {
-    /// Opens (or creates) the log database at `path`.
+    /// Opens the log database at `path`, creating it only if no file is
+    /// there: an existing file that is empty or not a redb database is an
+    /// error and is left untouched (redb would initialize a fresh, empty log
+    /// in a 0-byte file, silently dropping the node's history).
     pub fn open(
         path: &Path,
         identity: Identity,
         config: KernelConfig,
         hook: Arc<dyn CommitHook>,
     ) -> Result<Kernel, KernelError> {
+        let existed = check_existing_file(path)?;
         let db = match Database::builder()
             .set_cache_size(config.cache_bytes)
             .create(path)
@@ -162,13 +232,32 @@ impl Kernel {
                     path: path.to_path_buf(),
                 });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(KernelError::Unreadable {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
         };
+        if !existed {
+            // The log holds every store's data: private to the node's user.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| KernelError::Unreadable {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    },
+                )?;
+            }
+        }
         // Create every table up front so readers never race table creation.
         let txn = db.begin_write()?;
         {
             let lt = LogTxn::open(&txn)?;
             drop(lt);
+            txn.open_table(log::ORPHAN_AUTHORS)?;
         }
         txn.commit()?;
         let clock = Hlc::new(config.max_clock_drift);
@@ -183,20 +272,36 @@ impl Kernel {
         shared.clock.merge(shared.max_logged_hlc()?);
         let (tx, rx) = unbounded();
         let worker = Arc::clone(&shared);
+        let death: Death = Arc::default();
+        let dead = death.clone();
         let thread = std::thread::Builder::new()
             .name("lattice-commit".into())
-            .spawn(move || commit_loop(&worker, rx))
+            .spawn(move || commit_loop(&worker, rx, &dead))
             .map_err(|e| KernelError::Hook(format!("cannot start commit thread: {e}")))?;
         Ok(Kernel {
             shared,
             jobs: Some(tx),
             thread: Some(thread),
+            death,
             path: path.to_path_buf(),
         })
     }
 
+    /// `Ok` while the commit thread runs; [`KernelError::CommitThreadDied`]
+    /// once it has panicked (a daemon checks this and exits).
+    pub fn health(&self) -> Result<(), KernelError> {
+        match self.death.get() {
+            Some(why) => Err(KernelError::CommitThreadDied(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn config(&self) -> &KernelConfig {
+        &self.shared.config
     }
 
     pub fn author(&self) -> AuthorId {
@@ -218,11 +323,16 @@ impl Kernel {
     }
 
     fn send(&self, job: Job) -> Result<(), KernelError> {
+        self.health()?;
         self.jobs
             .as_ref()
             .ok_or(KernelError::Stopped)?
             .send(job)
-            .map_err(|_| KernelError::Stopped)
+            .map_err(|_| stopped(&self.death))
+    }
+
+    fn pending<T>(&self, rx: Receiver<Result<T, KernelError>>) -> Pending<T> {
+        Pending(rx, self.death.clone())
     }
 
     /// Authors, signs, logs and applies one entry; returns once durable.
@@ -243,7 +353,7 @@ impl Kernel {
             payload,
             reply,
         })?;
-        Ok(Pending(rx))
+        Ok(self.pending(rx))
     }
 
     /// Validates and commits entries received from a peer. Stateless rules
@@ -302,7 +412,7 @@ impl Kernel {
                 entries: valid,
                 reply,
             })?;
-            let report = Pending(rx).wait()?;
+            let report = self.pending(rx).wait()?;
             for (slot, o) in valid_slots.into_iter().zip(report.outcomes) {
                 outcomes[slot] = Some(o);
             }
@@ -327,185 +437,7 @@ impl Kernel {
     pub fn sweep_orphans_before(&self, cutoff_ms: u64) -> Result<usize, KernelError> {
         let (reply, rx) = bounded(1);
         self.send(Job::Sweep { cutoff_ms, reply })?;
-        Pending(rx).wait()
-    }
-
-    // ---- reads (snapshots; never block writers) ----
-
-    pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::ENTRIES)?;
-        match t.get(id.0.as_slice())? {
-            Some(v) => Ok(Some(self.decode_record(v.value())?)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn contains(&self, id: &EntryId) -> Result<bool, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        Ok(txn
-            .open_table(log::ENTRIES)?
-            .get(id.0.as_slice())?
-            .is_some())
-    }
-
-    fn decode_record(&self, v: &[u8]) -> Result<SignedEntry, KernelError> {
-        if v.len() < 32 {
-            return Err(KernelError::Corrupt("entry record"));
-        }
-        SignedEntry::decode_shape(&v[32..], &self.shared.config.limits)
-            .map_err(|_| KernelError::Corrupt("entry record"))
-    }
-
-    pub fn status(&self, store: &StoreId) -> Result<LogStatus, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let stores = txn.open_table(log::STORES)?;
-        let (entries, digest) = match stores.get(store.0.as_slice())? {
-            Some(v) => log::decode_store_meta(v.value())?,
-            None => (0, SetDigest::default()),
-        };
-        let voids = txn.open_table(log::VOIDS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let voided = voids.range(lo.as_slice()..=hi.as_slice())?.count() as u64;
-        Ok(LogStatus {
-            entries,
-            voided,
-            digest,
-            heads: self.heads(store)?,
-        })
-    }
-
-    /// Whether a logged entry is a void placeholder (never applied).
-    pub fn is_void(&self, store: &StoreId, id: &EntryId) -> Result<bool, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::VOIDS)?;
-        Ok(t.get(log::pair_key(&store.0, &id.0).as_slice())?.is_some())
-    }
-
-    pub fn heads(&self, store: &StoreId) -> Result<Vec<EntryId>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::HEADS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let mut out = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, _) = row?;
-            out.push(
-                EntryId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("head record"))?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// Every author's chain tip in `store`: the store's version vector.
-    pub fn tips(&self, store: &StoreId) -> Result<Vec<ChainTip>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::TIPS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
-        let mut out = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let tip = log::decode_tip(v.value())?;
-            let author =
-                AuthorId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("tip key"))?;
-            out.push(ChainTip {
-                author,
-                seq: tip.seq,
-                id: tip.id,
-            });
-        }
-        Ok(out)
-    }
-
-    /// `author`'s entries in `store` with seq in `from_seq..`, at most `limit`.
-    pub fn chain_range(
-        &self,
-        store: &StoreId,
-        author: &AuthorId,
-        from_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let chain = txn.open_table(log::CHAIN)?;
-        let entries = txn.open_table(log::ENTRIES)?;
-        let lo = log::chain_key(store, author, from_seq);
-        let hi = log::chain_key(store, author, u64::MAX);
-        let mut out = Vec::new();
-        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
-            let (_, id) = row?;
-            let v = entries
-                .get(id.value())?
-                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
-            out.push(self.decode_record(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The store's entries in commit order (a causal order), from position
-    /// `from` (0-based), at most `limit`.
-    pub fn log(
-        &self,
-        store: &StoreId,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let order = txn.open_table(log::ORDER)?;
-        let entries = txn.open_table(log::ENTRIES)?;
-        let lo = log::pair_key(&store.0, &from.to_be_bytes());
-        let hi = log::pair_key(&store.0, &u64::MAX.to_be_bytes());
-        let mut out = Vec::new();
-        for row in order.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
-            let (_, id) = row?;
-            let v = entries
-                .get(id.value())?
-                .ok_or(KernelError::Corrupt("order names a missing entry"))?;
-            out.push(self.decode_record(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// Every fork seen in `store`, with both (or all) signed entries.
-    pub fn forks(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let t = txn.open_table(log::FORKS)?;
-        let lo = log::pair_key(&store.0, &[0u8; 32]);
-        let mut hi = store.0.to_vec();
-        hi.extend_from_slice(&[0xff; 80]);
-        let mut out: Vec<ForkEvidence> = Vec::new();
-        for row in t.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let k = k.value();
-            let author =
-                AuthorId::from_slice(&k[16..48]).ok_or(KernelError::Corrupt("fork key"))?;
-            let seq = log::u64_at(k, 48);
-            let mut rec = vec![0u8; 32];
-            rec.extend_from_slice(v.value());
-            let entry = self.decode_record(&rec)?;
-            match out.last_mut() {
-                Some(f) if f.author == author && f.seq == seq => f.entries.push(entry),
-                _ => out.push(ForkEvidence {
-                    author,
-                    seq,
-                    entries: vec![entry],
-                }),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Authors with at least one fork in `store`.
-    pub fn flagged_authors(&self, store: &StoreId) -> Result<Vec<AuthorId>, KernelError> {
-        let mut a: Vec<_> = self.forks(store)?.into_iter().map(|f| f.author).collect();
-        a.dedup();
-        Ok(a)
-    }
-
-    pub fn orphan_count(&self) -> Result<u64, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        Ok(txn.open_table(log::ORPHANS)?.len()?)
+        self.pending(rx).wait()
     }
 }
 
@@ -566,7 +498,14 @@ enum Answer {
     Sweep(Sender<Result<usize, KernelError>>, usize),
 }
 
-fn commit_loop(shared: &Shared, rx: Receiver<Job>) {
+/// The commit thread. Each batch runs under `catch_unwind`: if anything in
+/// it panics (a commit hook, a bug), the transaction is rolled back by the
+/// unwind, the death is recorded *before* any waiter can observe a closed
+/// channel, every job of the batch is answered with
+/// [`KernelError::CommitThreadDied`], and the thread ends, so no later write
+/// is accepted by a kernel whose hook state may be inconsistent. Jobs still
+/// queued are dropped with the channel and their waiters see the same error.
+fn commit_loop(shared: &Shared, rx: Receiver<Job>, death: &Death) {
     while let Ok(first) = rx.recv() {
         let mut weight = first.weight();
         let mut jobs = vec![first];
@@ -579,7 +518,26 @@ fn commit_loop(shared: &Shared, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_batch(shared, jobs);
+        let replies: Vec<ReplyTo> = jobs.iter().map(Job::reply_to).collect();
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| run_batch(shared, jobs))) {
+            let why = panic_message(panic.as_ref());
+            tracing::error!(reason = %why, "commit thread panicked; the kernel accepts no more writes");
+            let _ = death.set(why.clone());
+            for r in &replies {
+                r.fail(|| KernelError::CommitThreadDied(why.clone()));
+            }
+            return;
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panic: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panic: {s}")
+    } else {
+        "panic with a non-string payload".to_string()
     }
 }
 
@@ -606,7 +564,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
     }
     let (answers, committed) = {
         let mut lt = match LogTxn::open(&txn) {
-            Ok(lt) => lt,
+            Ok(lt) => lt.with_caps(log::Caps::of(&shared.config)),
             Err(e) => return fail_all(jobs, &e),
         };
         let mut answers = Vec::with_capacity(jobs.len());
@@ -757,6 +715,44 @@ fn run_job(shared: &Shared, lt: &mut LogTxn<'_>, job: Job) -> Result<Answer, (Ke
             Err(e) => Err((e, Job::Sweep { cutoff_ms, reply })),
         },
     }
+}
+
+/// The first bytes of every redb file (redb's `MAGICNUMBER`).
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Refuses an existing file at `path` that is empty or has no redb header,
+/// reading it only. A missing file is fine (a new log is created): returns
+/// whether the file existed.
+fn check_existing_file(path: &Path) -> Result<bool, KernelError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| KernelError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]).map_err(unreadable)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n == 0 {
+        return Err(KernelError::EmptyDatabase {
+            path: path.to_path_buf(),
+        });
+    }
+    if head[..n] != REDB_MAGIC || n < head.len() {
+        return Err(KernelError::NotADatabase {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(true)
 }
 
 impl Drop for Kernel {

@@ -28,5 +28,8 @@ pub use error::{KernelError, ValidationError};
 pub use hlc::{COUNTER_BITS, FutureDrift, Hlc, HlcTime, now_ms, wall_ms};
 pub use identity::{Identity, IdentityError, KEY_FILE};
 pub use ids::{AuthorId, EntryId, SetDigest, StoreId};
-pub use kernel::{ChainTip, ForkEvidence, IngestReport, Kernel, KernelConfig, LogStatus, Pending};
+pub use kernel::{
+    AuditProblem, ChainTip, ForkEvidence, IngestReport, Kernel, KernelConfig, LogAudit, LogStatus,
+    Pending,
+};
 pub use log::{Admission, CommitHook, HookError, NoHook, Outcome, VoidAbove};

@@ -12,6 +12,10 @@ use crate::error::{KernelError, ValidationError};
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 
+mod held;
+
+pub(crate) use held::Caps;
+
 type Bytes = &'static [u8];
 type Def = TableDefinition<'static, Bytes, Bytes>;
 
@@ -36,6 +40,8 @@ pub(crate) const FORKS: Def = TableDefinition::new("kernel_forks");
 /// store ‖ id → (): logged entries that are void (kept as placeholders so
 /// their descendants apply, never applied themselves).
 pub(crate) const VOIDS: Def = TableDefinition::new("kernel_voids");
+/// author → count(8): orphan records held per author, for the cap.
+pub(crate) const ORPHAN_AUTHORS: Def = TableDefinition::new("kernel_orphan_authors");
 
 /// What happened to one submitted entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,6 +182,7 @@ pub(crate) struct LogTxn<'t> {
     orphan_age: Table<'t, Bytes, Bytes>,
     forks: Table<'t, Bytes, Bytes>,
     voids: Table<'t, Bytes, Bytes>,
+    caps: Caps,
     /// Entries committed in this transaction, in order, for the post-commit
     /// notification and per-entry outcomes.
     pub committed: Vec<SignedEntry>,
@@ -195,8 +202,14 @@ impl<'t> LogTxn<'t> {
             orphan_age: txn.open_table(ORPHAN_AGE)?,
             forks: txn.open_table(FORKS)?,
             voids: txn.open_table(VOIDS)?,
+            caps: Caps::default(),
             committed: Vec::new(),
         })
+    }
+
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
     }
 
     pub fn tip(&self, store: &StoreId, author: &AuthorId) -> Result<Option<Tip>, KernelError> {
@@ -469,90 +482,6 @@ impl<'t> LogTxn<'t> {
         meta[..8].copy_from_slice(&(count + 1).to_be_bytes());
         meta[8..].copy_from_slice(&digest.0);
         self.stores.insert(e.store.0.as_slice(), meta.as_slice())?;
-        Ok(())
-    }
-
-    fn add_orphan(
-        &mut self,
-        e: &SignedEntry,
-        missing: EntryId,
-        received_ms: u64,
-    ) -> Result<(), KernelError> {
-        let key = pair_key(&missing.0, &e.id.0);
-        if self.orphans.get(key.as_slice())?.is_some() {
-            return Ok(());
-        }
-        let wire = e.to_wire();
-        let mut v = Vec::with_capacity(8 + wire.len());
-        v.extend_from_slice(&received_ms.to_be_bytes());
-        v.extend_from_slice(&wire);
-        self.orphans.insert(key.as_slice(), v.as_slice())?;
-        let mut age = Vec::with_capacity(72);
-        age.extend_from_slice(&received_ms.to_be_bytes());
-        age.extend_from_slice(&e.id.0);
-        age.extend_from_slice(&missing.0);
-        self.orphan_age.insert(age.as_slice(), [].as_slice())?;
-        Ok(())
-    }
-
-    /// Removes and returns the orphans waiting on `parent`.
-    fn take_orphans_of(
-        &mut self,
-        parent: &EntryId,
-    ) -> Result<Vec<(EntryId, u64, Vec<u8>)>, KernelError> {
-        let lo = pair_key(&parent.0, &[0u8; 32]);
-        let hi = pair_key(&parent.0, &[0xffu8; 32]);
-        let mut found = Vec::new();
-        for row in self.orphans.range(lo.as_slice()..=hi.as_slice())? {
-            let (k, v) = row?;
-            let waiting = EntryId::from_slice(&k.value()[32..]).expect("32");
-            let v = v.value();
-            if v.len() < 8 {
-                return Err(KernelError::Corrupt("orphan record"));
-            }
-            found.push((waiting, u64_at(v, 0), v[8..].to_vec()));
-        }
-        for (waiting, received_ms, _) in &found {
-            self.orphans
-                .remove(pair_key(&parent.0, &waiting.0).as_slice())?;
-            let mut age = Vec::with_capacity(72);
-            age.extend_from_slice(&received_ms.to_be_bytes());
-            age.extend_from_slice(&waiting.0);
-            age.extend_from_slice(&parent.0);
-            self.orphan_age.remove(age.as_slice())?;
-        }
-        Ok(found)
-    }
-
-    /// Drops orphans received before `cutoff_ms`; sync will fetch them again
-    /// together with what they were waiting for.
-    pub fn sweep_orphans(&mut self, cutoff_ms: u64) -> Result<usize, KernelError> {
-        let hi = cutoff_ms.to_be_bytes();
-        let mut old = Vec::new();
-        for row in self.orphan_age.range(..hi.as_slice())? {
-            let (k, _) = row?;
-            old.push(k.value().to_vec());
-        }
-        for k in &old {
-            self.orphan_age.remove(k.as_slice())?;
-            let mut ok = Vec::with_capacity(64);
-            ok.extend_from_slice(&k[40..72]);
-            ok.extend_from_slice(&k[8..40]);
-            self.orphans.remove(ok.as_slice())?;
-        }
-        Ok(old.len())
-    }
-
-    fn record_fork(&mut self, e: &SignedEntry, existing: EntryId) -> Result<(), KernelError> {
-        let base = chain_key(&e.store, &e.author, e.seq);
-        if let Some(v) = self.entries.get(existing.0.as_slice())? {
-            let wire = v.value()[32..].to_vec();
-            self.forks
-                .insert(pair_key(&base, &existing.0).as_slice(), wire.as_slice())?;
-        }
-        self.forks
-            .insert(pair_key(&base, &e.id.0).as_slice(), e.to_wire().as_slice())?;
-        tracing::warn!(author = %e.author, seq = e.seq, existing = %existing, new = %e.id, "fork detected: author flagged");
         Ok(())
     }
 }

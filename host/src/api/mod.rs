@@ -93,11 +93,19 @@ pub enum Request {
         token: String,
     },
     MeshPeers,
+    /// Leave a mesh on this node (not its founder).
+    MeshLeave {
+        mesh: String,
+    },
     MeshRevoke {
         member: String,
     },
     /// Sync now with every reachable member (all stores when `store` is none).
     StoreSync {
+        store: Option<String>,
+    },
+    /// Recompute the store's log and state digests from storage and compare.
+    StoreVerify {
         store: Option<String>,
     },
 }
@@ -159,9 +167,31 @@ pub struct StoreStatusView {
     pub log_digest: String,
     pub state_digest: String,
     pub noops: u64,
+    /// Entries logged as void placeholders (a revoked member's, past its cut-off).
+    #[serde(default)]
+    pub voided: u64,
+    /// Why this store stopped applying ops on this node, if it did.
+    #[serde(default)]
+    pub halted: Option<String>,
     /// e.g. "in sync with 2 of 2 members (last sync 3 s ago)"; none offline.
     #[serde(default)]
     pub sync: Option<String>,
+}
+
+/// The result of `store verify`: what was checked, and every mismatch.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct VerifyView {
+    pub store: StoreInfo,
+    /// Entries read, hashed against their ids and signature-checked.
+    pub entries_checked: u64,
+    pub entries_recorded: u64,
+    pub log_digest_recorded: String,
+    pub log_digest_recomputed: String,
+    pub state_pairs: u64,
+    pub state_digest_recorded: String,
+    pub state_digest_recomputed: String,
+    /// Empty when the store is intact.
+    pub problems: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -259,8 +289,14 @@ pub enum Response {
     Deleted {
         store: String,
     },
+    Left {
+        mesh: String,
+    },
     Synced {
         results: Vec<SyncView>,
+    },
+    Verified {
+        report: VerifyView,
     },
 }
 

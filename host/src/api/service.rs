@@ -183,6 +183,8 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                     log_digest: s.log.digest.to_hex(),
                     state_digest: hex::encode(s.state_digest),
                     noops: s.noops,
+                    voided: s.log.voided,
+                    halted: s.halted.clone(),
                     sync: sync_summary(node, &h),
                 },
             }
@@ -227,6 +229,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             request,
         } => {
             let h = node.resolve(&selector, explicit.as_deref())?;
+            node.check_verified(&h)?;
             let out = node.call(&h, &method, &request.0)?;
             Response::Called {
                 store: store_info(&h),
@@ -278,6 +281,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect(),
         },
+        Request::MeshLeave { mesh } => Response::Left {
+            mesh: node.mesh_leave(&mesh)?.name,
+        },
         Request::StoreDelete { store } => Response::Deleted {
             store: node.store_delete(&store)?,
         },
@@ -311,6 +317,23 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect();
             Response::Synced { results }
+        }
+        Request::StoreVerify { store } => {
+            let h = pick_store(node, store.as_deref())?;
+            let v = node.store_verify(&h)?;
+            Response::Verified {
+                report: VerifyView {
+                    store: store_info(&h),
+                    entries_checked: v.log.entries_checked,
+                    entries_recorded: v.log.recorded_count,
+                    log_digest_recorded: v.log.recorded_digest.to_hex(),
+                    log_digest_recomputed: v.log.recomputed_digest.to_hex(),
+                    state_pairs: v.state_pairs,
+                    state_digest_recorded: hex::encode(v.state_recorded),
+                    state_digest_recomputed: hex::encode(v.state_recomputed),
+                    problems: v.problems(),
+                },
+            }
         }
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;

@@ -2,6 +2,12 @@
 //! blobs and compiled-plugin cache. Files inside it are reached through a
 //! cap-std `Dir` handle, so nothing the node does with a blob name can
 //! escape the directory.
+//!
+//! Local trust follows ssh: whoever can write the data dir can make the node
+//! sign what they like and run native code as its user, so a directory (or
+//! key, or log file) owned by someone else or writable by group or world is
+//! refused with a clear error rather than used. Everything the node creates
+//! is created private: directories 0700, files 0600.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +21,120 @@ pub const LOG_FILE: &str = "lattice.redb";
 pub const SOCKET_FILE: &str = "lattice.sock";
 const BLOB_DIR: &str = "plugins";
 const CACHE_DIR: &str = "cache";
+
+/// Why a data dir or a file in it is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error(
+        "{path} is owned by uid {owner}, not by the user running lattice (uid {me}); refusing to use it"
+    )]
+    NotOwned { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "{path} has mode {mode:o}: group or others can write it; refusing to use it (chmod go-w)"
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error(
+        "{path} has mode {mode:o}: group or others can read it; it must be private to its owner (chmod 600)"
+    )]
+    Readable { path: PathBuf, mode: u32 },
+    #[error("{path} is not a {expected}")]
+    WrongKind {
+        path: PathBuf,
+        expected: &'static str,
+    },
+    #[error("cannot inspect {path}: {source}")]
+    Inspect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The effective uid: what the kernel checks file access against, and the
+/// owner of every file this process creates.
+#[cfg(unix)]
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// The rule, apart from the file system so it can be tested for any uid:
+/// `owner` must be `me`, and no bit of `forbidden` may be set in `mode`.
+pub(crate) fn check_owner_mode(
+    path: &Path,
+    owner: u32,
+    mode: u32,
+    me: u32,
+    forbidden: u32,
+) -> Result<(), TrustError> {
+    let mode = mode & 0o7777;
+    if owner != me {
+        return Err(TrustError::NotOwned {
+            path: path.to_path_buf(),
+            owner,
+            me,
+        });
+    }
+    if mode & forbidden & 0o022 != 0 {
+        return Err(TrustError::Writable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    if mode & forbidden != 0 {
+        return Err(TrustError::Readable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// What may not be set on each kind of path: a directory or the log must
+/// not be writable by others; the key must not be readable either.
+const DIR_RULE: u32 = 0o022;
+const LOG_RULE: u32 = 0o022;
+const KEY_RULE: u32 = 0o077;
+
+/// Checks an existing path (`Ok(false)` if there is none). Symlinks are
+/// judged by what they point to, like ssh does.
+#[cfg(unix)]
+fn check_path(path: &Path, dir: bool, forbidden: u32) -> Result<bool, TrustError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(TrustError::Inspect {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if meta.is_dir() != dir {
+        return Err(TrustError::WrongKind {
+            path: path.to_path_buf(),
+            expected: if dir { "directory" } else { "regular file" },
+        });
+    }
+    check_owner_mode(path, meta.uid(), meta.mode(), euid(), forbidden)?;
+    Ok(true)
+}
+
+#[cfg(not(unix))]
+fn check_path(path: &Path, _dir: bool, _forbidden: u32) -> Result<bool, TrustError> {
+    Ok(path.exists())
+}
+
+/// Refuses a data dir (or its key, log, blob and cache dirs) that is not
+/// the current user's or that others can write.
+pub fn check_trust(path: &Path) -> Result<(), TrustError> {
+    check_path(path, true, DIR_RULE)?;
+    check_path(&path.join(lattice_kernel::KEY_FILE), false, KEY_RULE)?;
+    check_path(&path.join(LOG_FILE), false, LOG_RULE)?;
+    check_path(&path.join(BLOB_DIR), true, DIR_RULE)?;
+    check_path(&path.join(CACHE_DIR), true, DIR_RULE)?;
+    Ok(())
+}
 
 /// The data directory in force: `--data-dir`, else `$LATTICE_HOME`, else
 /// `$XDG_DATA_HOME/lattice`, else `~/.local/share/lattice`.
@@ -40,7 +160,9 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Opens (creating with mode 0700 if needed) the directory at `path`.
+    /// Opens (creating with mode 0700 if needed) the directory at `path`,
+    /// after checking that it and the files in it are the user's own
+    /// ([`check_trust`]).
     pub fn open(path: &Path) -> Result<DataDir, NodeError> {
         let err = |source| NodeError::DataDir {
             path: path.to_path_buf(),
@@ -56,13 +178,21 @@ impl DataDir {
             }
             b.create(path).map_err(err)?;
         }
+        check_trust(path)?;
         let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(err)?;
-        // Fail early and clearly on a read-only or foreign-owned directory.
+        // Fail early and clearly on a read-only directory.
         let probe = ".write-probe";
         dir.write(probe, b"").map_err(err)?;
         let _ = dir.remove_file(probe);
-        dir.create_dir_all(BLOB_DIR).map_err(err)?;
-        dir.create_dir_all(CACHE_DIR).map_err(err)?;
+        let mut private = cap_std::fs::DirBuilder::new();
+        private.recursive(true);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::DirBuilderExt;
+            private.mode(0o700);
+        }
+        dir.create_dir_with(BLOB_DIR, &private).map_err(err)?;
+        dir.create_dir_with(CACHE_DIR, &private).map_err(err)?;
         Ok(DataDir {
             path: path.to_path_buf(),
             dir,
@@ -106,6 +236,11 @@ impl DataDir {
         let tmp = format!("{name}.tmp");
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
         let mut f = self.dir.open_with(&tmp, &opts).map_err(err)?;
         f.write_all(wasm).map_err(err)?;
         f.sync_all().map_err(err)?;
@@ -129,5 +264,47 @@ impl DataDir {
                 source,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_and_mode_rules() {
+        let p = Path::new("/d");
+        assert!(check_owner_mode(p, 1000, 0o40700, 1000, DIR_RULE).is_ok());
+        assert!(check_owner_mode(p, 1000, 0o40755, 1000, DIR_RULE).is_ok());
+        assert!(matches!(
+            check_owner_mode(p, 1001, 0o40700, 1000, DIR_RULE),
+            Err(TrustError::NotOwned {
+                owner: 1001,
+                me: 1000,
+                ..
+            })
+        ));
+        // Root is held to the same rule: a data dir must be its user's own.
+        assert!(check_owner_mode(p, 0, 0o700, 1000, DIR_RULE).is_err());
+        for loose in [0o40770, 0o40707, 0o40777, 0o41777] {
+            assert!(matches!(
+                check_owner_mode(p, 1000, loose, 1000, DIR_RULE),
+                Err(TrustError::Writable { .. })
+            ));
+        }
+        assert!(check_owner_mode(p, 1000, 0o100600, 1000, KEY_RULE).is_ok());
+        assert!(matches!(
+            check_owner_mode(p, 1000, 0o100640, 1000, KEY_RULE),
+            Err(TrustError::Readable { mode: 0o640, .. })
+        ));
+        assert!(matches!(
+            check_owner_mode(p, 1000, 0o100620, 1000, KEY_RULE),
+            Err(TrustError::Writable { .. })
+        ));
+        assert!(check_owner_mode(p, 1000, 0o100644, 1000, LOG_RULE).is_ok());
+        assert!(matches!(
+            check_owner_mode(p, 1000, 0o100664, 1000, LOG_RULE),
+            Err(TrustError::Writable { .. })
+        ));
     }
 }

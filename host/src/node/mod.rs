@@ -9,6 +9,7 @@ pub mod registry;
 pub mod root;
 mod root_rules;
 pub mod trust;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,9 +19,12 @@ use lattice_kernel::{
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-pub use datadir::{DataDir, LOG_FILE, SOCKET_FILE, resolve as resolve_data_dir};
+pub use datadir::{
+    DataDir, LOG_FILE, SOCKET_FILE, TrustError, check_trust, resolve as resolve_data_dir,
+};
 pub use registry::{MeshRecord, Registry, StoreHandle};
 pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
+pub use verify::{IntegrityError, StoreVerify};
 
 use crate::runtime::{
     CallError, Context, LoadError, Runtime, RuntimeConfig, RuntimeError, builtin,
@@ -44,6 +48,10 @@ pub enum NodeError {
     },
     #[error("identity: {0}")]
     Identity(#[from] lattice_kernel::IdentityError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error(transparent)]
+    Integrity(#[from] IntegrityError),
     #[error(
         "the data dir {0} is in use by another lattice process that is not answering on its socket"
     )]
@@ -100,6 +108,8 @@ pub enum NodeError {
     NotFounder(String, String),
     #[error("{0}")]
     Invite(&'static str),
+    #[error("this node founded mesh `{0}`: the founder cannot leave it (revoke members instead)")]
+    FounderCannotLeave(String),
 }
 
 fn candidates_hint(c: &[String]) -> String {
@@ -156,6 +166,8 @@ pub struct StoreStatus {
     pub log: LogStatus,
     pub state_digest: [u8; 32],
     pub noops: u64,
+    /// Why the store stopped applying on this node, if it did.
+    pub halted: Option<String>,
 }
 
 pub struct MeshStatus {
@@ -291,6 +303,9 @@ impl Node {
         if existing.iter().any(|m| m.name == name) {
             return Err(NodeError::NameTaken(name));
         }
+        if name.is_empty() || name.chars().count() > root_rules::MAX_NAME || name.chars().any(char::is_control) {
+            return Err(NodeError::BadName(name, "use 1 to 64 characters, no control characters"));
+        }
         let secret = root::random_secret();
         let rec = MeshRecord {
             root: root::mesh_id(&self.author(), &secret),
@@ -303,6 +318,8 @@ impl Node {
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
+            .map(|h| h.chars().filter(|c| !c.is_control()).take(root_rules::MAX_NAME).collect())
+            .filter(|h: &String| !h.is_empty())
             .unwrap_or_else(|| "node".into());
         self.root_batch(
             &rec.root,
@@ -335,6 +352,33 @@ impl Node {
 
     pub fn meshes(&self) -> Vec<MeshRecord> {
         self.registry.meshes()
+    }
+
+    /// Leaves a mesh on this node: stops running it and its stores and
+    /// frees their plugin state. The log stays (it is history others may
+    /// still sync from us until the founder revokes this node). The founder
+    /// cannot leave: the mesh's membership is its chain.
+    pub fn mesh_leave(&self, sel: &str) -> Result<MeshRecord, NodeError> {
+        let m = self.find_mesh(sel)?;
+        if m.founder == self.author() {
+            return Err(NodeError::FounderCannotLeave(m.name));
+        }
+        let stores: Vec<StoreId> = std::iter::once(m.root)
+            .chain(self.stores_of(&m.root).into_iter().map(|s| s.id))
+            .collect();
+        let tx = self.kernel.db().begin_write()?;
+        tx.open_table(MESHES)?.remove(m.root.0.as_slice())?;
+        for s in &stores {
+            crate::runtime::clear_store(&tx, &s.0)?;
+        }
+        let mut settings = tx.open_table(SETTINGS)?;
+        if settings.get("mesh")?.map(|v| v.value().to_vec()) == Some(m.root.0.to_vec()) {
+            settings.remove("mesh")?;
+        }
+        drop(settings);
+        tx.commit()?;
+        self.registry.remove_mesh(&m.root);
+        Ok(m)
     }
 
     fn find_mesh(&self, sel: &str) -> Result<MeshRecord, NodeError> {
@@ -462,7 +506,7 @@ impl Node {
         }
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&root::random_secret()[..16]);
-        let profile = root_rules::PROFILES[root_rules::PROFILES.len() - 1];
+        let profile = crate::runtime::Profile::CURRENT.version;
         let decl = StoreDecl {
             store: store_id(&mesh.root, &self.author(), &hash, profile, &nonce),
             creator: self.author(),
@@ -586,11 +630,14 @@ impl Node {
             }
             None => 0,
         };
+        let halted = crate::runtime::halted(&tx, &h.id.0)?
+            .map(|halt| format!("{} (at op {})", halt.reason, hex::encode(&halt.op_id)));
         Ok(StoreStatus {
             handle: h.clone(),
             log,
             state_digest,
             noops,
+            halted,
         })
     }
 

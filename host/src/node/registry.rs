@@ -20,7 +20,7 @@ use super::NodeError;
 use super::datadir::DataDir;
 use super::root_rules::{self, RootWrite, StoreDecl};
 use super::trust::{self, Owner, TrustView};
-use crate::runtime::{ApplyOutcome, Op, Plugin, Runtime, builtin};
+use crate::runtime::{ApplyOutcome, Op, Plugin, Profile, Runtime, builtin};
 
 /// store ‖ entry id → reason, for ops a plugin could not apply.
 pub(crate) const NOOPS: TableDefinition<&[u8], &str> = TableDefinition::new("host_noops");
@@ -38,6 +38,8 @@ pub struct StoreHandle {
     /// plugins too), or `kv` for a root store (host-interpreted).
     pub kind: String,
     pub created_at: u64,
+    /// The runtime profile the store was declared with (its limits).
+    pub profile: u32,
     pub plugin: Arc<Plugin>,
 }
 
@@ -203,12 +205,20 @@ impl Registry {
                 name: "root".into(),
                 kind: "kv".into(),
                 created_at: 0,
+                profile: Profile::V1.version,
                 plugin,
             },
         );
         inner.meshes.insert(rec.root, rec);
         inner.dirty = true;
         Ok(())
+    }
+
+    /// Stops running a mesh and its stores (after `mesh leave`).
+    pub(crate) fn remove_mesh(&self, root: &StoreId) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.meshes.remove(root);
+        inner.stores.retain(|_, h| h.mesh != *root);
     }
 
     pub fn mesh(&self, root: &StoreId) -> Option<MeshRecord> {
@@ -265,6 +275,7 @@ impl Registry {
                         name,
                         kind: d.decl.kind,
                         created_at: d.decl.created_at,
+                        profile: d.decl.profile,
                         plugin,
                     },
                 );
@@ -315,7 +326,7 @@ impl Registry {
             Ok(Some(trust::decode_decl(*store, v.value())?.1))
         })()
         .map_err(|e| e.to_string())?;
-        let Some(StoreDecl { kind, created_at, .. }) = decl else {
+        let Some(StoreDecl { kind, created_at, profile, .. }) = decl else {
             return Err(format!("store {} is not declared", store.to_uuid()));
         };
         match self.load_kind(&kind) {
@@ -327,6 +338,7 @@ impl Registry {
                     name: store.to_uuid(),
                     kind,
                     created_at,
+                    profile,
                     plugin,
                 });
                 inner.dirty = true;
@@ -446,7 +458,9 @@ impl CommitHook for NodeHook {
             deps: e.deps.iter().map(|d| d.0.to_vec()).collect(),
             payload: e.payload.clone(),
         };
-        if let ApplyOutcome::NoOp { reason } = h.plugin.apply(txn, &e.store.0, &op)? {
+        let profile = Profile::by_version(h.profile)
+            .ok_or_else(|| format!("store {} names unknown runtime profile {}", e.store.to_uuid(), h.profile))?;
+        if let ApplyOutcome::NoOp { reason } = h.plugin.apply_with(txn, &e.store.0, &op, &profile)? {
             let mut t = txn.open_table(NOOPS)?;
             let key = [e.store.0.as_slice(), e.id.0.as_slice()].concat();
             t.insert(key.as_slice(), reason.to_string().as_str())?;

@@ -133,4 +133,6 @@ pub struct Write {
     pub value: Vec<u8>,
     #[prost(bool, tag = "3")]
     pub delete: bool,
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub supersedes: Vec<Vec<u8>>,
 }

@@ -25,8 +25,8 @@ pub const MAX_VALUE: usize = 1024;
 pub const MAX_CUTOFF: usize = 512 * 1024;
 /// Characters of a store, node or mesh name.
 pub const MAX_NAME: usize = 64;
-/// The runtime profiles a store may be declared with.
-pub const PROFILES: &[u32] = &[1];
+/// Superseded heads named by one root op (honest ops name one or two per key).
+pub const MAX_SUPERSEDES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RootRuleError {
@@ -34,6 +34,8 @@ pub enum RootRuleError {
     Malformed(String),
     #[error("root op has {0} writes; at most {MAX_WRITES}")]
     TooManyWrites(usize),
+    #[error("root op supersedes more than {0} heads, or a head id is not 32 bytes")]
+    Supersedes(usize),
     #[error("root key `{0}` is not part of the root schema")]
     UnknownKey(String),
     #[error("root key `{key}`: {why}")]
@@ -137,6 +139,12 @@ pub fn check(
     let op = KvOp::decode(e.payload.as_slice()).map_err(|x| RootRuleError::Malformed(x.to_string()))?;
     if op.writes.len() > MAX_WRITES {
         return Err(RootRuleError::TooManyWrites(op.writes.len()));
+    }
+    // The kv plugin applies root ops too: bound what it must walk, so no
+    // root op can exhaust its budget (which would halt the root store).
+    let supersedes: usize = op.writes.iter().map(|w| w.supersedes.len()).sum();
+    if supersedes > MAX_SUPERSEDES || op.writes.iter().flat_map(|w| &w.supersedes).any(|h| h.len() != 32) {
+        return Err(RootRuleError::Supersedes(MAX_SUPERSEDES));
     }
     let by_founder = e.author == *founder;
     // Declarations first: they are the proofs the other writes refer to.
@@ -287,7 +295,7 @@ fn declarations(mesh: &StoreId, e: &SignedEntry, writes: &[Write]) -> Result<Vec
         }
         let (k, profile) = field("profile")?;
         let profile: u32 = profile.parse().map_err(|_| bad(&k, "profile is a number"))?;
-        if !PROFILES.contains(&profile) {
+        if crate::runtime::Profile::by_version(profile).is_none() {
             return Err(bad(&k, "unknown runtime profile"));
         }
         let (k, nonce) = field("nonce")?;

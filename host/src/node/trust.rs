@@ -42,9 +42,9 @@ pub(crate) const NODE_NAMES: Def = TableDefinition::new("trust_node_names");
 /// mesh ‖ channel name → lww(72) ‖ store(16).
 pub(crate) const CHANNELS: Def = TableDefinition::new("trust_channels");
 
-/// Mesh-keyed tables a root replay clears (revocations, cut-offs and
-/// declarations stay: the first two are never undone, the last is fixed by
-/// the store id). Store names are cleared per store.
+/// Mesh-keyed tables a root replay clears (revocations and cut-offs stay:
+/// they are never undone). Store-keyed names, declarations and tombstones
+/// are cleared per store of the mesh.
 const DERIVED_BY_MESH: &[Def] = &[MEMBERS, MESH_STORES, NODE_NAMES, CHANNELS];
 
 /// Every table, so a fresh database has them all before the first read.
@@ -292,10 +292,10 @@ pub(crate) fn voids_of(txn: &WriteTransaction, mesh: &StoreId, writes: &[RootWri
 /// Clears what root applies derived for `mesh` (before a replay).
 pub(crate) fn reset_mesh(txn: &WriteTransaction, mesh: &StoreId) -> Result<(), NodeError> {
     let stores = mesh_stores(&txn.open_table(MESH_STORES)?, mesh)?;
-    {
-        let mut names = txn.open_table(NAMES)?;
+    for def in [NAMES, DECLS, DELETED] {
+        let mut t = txn.open_table(def)?;
         for s in &stores {
-            names.remove(s.0.as_slice())?;
+            t.remove(s.0.as_slice())?;
         }
     }
     let lo = mesh.0.to_vec();

@@ -93,6 +93,17 @@ pub enum CallError {
     ValueTooLarge { size: usize, max: usize },
     #[error("plugin wrote {size} bytes in one apply, more than the {max}-byte limit")]
     WriteBudget { size: usize, max: usize },
+    #[error("plugin read {size} bytes of state in one call, more than the {max}-byte limit")]
+    ReadBudget { size: usize, max: usize },
+    /// The wasm stack overflowed. Kept apart from [`CallError::Trap`]: where
+    /// the stack runs out depends on the machine code wasmtime generated, not
+    /// only on the op, so in `apply` it always halts the store.
+    #[error("plugin overflowed its wasm stack")]
+    StackOverflow,
+    /// The store is halted on this node (an apply failed in a way that may
+    /// depend on local history); nothing more is prepared or applied on it.
+    #[error("store is halted on this node: {0}")]
+    StoreHalted(String),
     #[error("request is {size} bytes, larger than the {max}-byte limit")]
     RequestTooLarge { size: usize, max: usize },
     #[error("plugin reply is {size} bytes, larger than the {max}-byte limit")]
@@ -125,6 +136,7 @@ impl CallError {
                 | CallError::RequestTooLarge { .. }
                 | CallError::Instantiate(_)
                 | CallError::Storage(_)
+                | CallError::StoreHalted(_)
         )
     }
 }
@@ -142,6 +154,11 @@ pub enum StorageError {
     /// must not become a no-op: abort the transaction and retry later.
     #[error("host could not run the plugin: {0}")]
     HostResource(String),
+    /// `apply_with` was given a profile this runtime's engine cannot honour
+    /// (its wasm stack differs from the engine's, or its memory cap exceeds
+    /// the instance pool's). Local and not the plugin's fault: abort.
+    #[error("runtime profile v{version} cannot run on this engine: {reason}")]
+    Profile { version: u32, reason: String },
     #[error("stored value in `{table}` is corrupt: {reason}")]
     Corrupt { table: &'static str, reason: String },
 }

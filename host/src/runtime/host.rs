@@ -1,18 +1,25 @@
 //! The host side of the `state` interface, shared by every WIT version.
 //!
 //! A version module (`v0_1_0`) only adapts its generated signatures to the
-//! functions here. Every host function meters its work as fuel (host time is
-//! otherwise free to the guest: a loop of `scan(limit = u32::MAX)` calls
-//! would run forever on a budget meant for instructions), checks the size
-//! caps, and records *why* it refused in [`HostState::violation`] before
-//! trapping, so the caller can return a typed [`CallError`].
+//! functions here. Every host function charges fuel (host time is otherwise
+//! free to the guest: a loop of `scan(limit = u32::MAX)` calls would run
+//! forever on a budget meant for instructions), checks the size caps, and
+//! records *why* it refused in [`HostState::violation`] before trapping, so
+//! the caller can return a typed [`CallError`].
+//!
+//! Fuel is charged by the call's *arguments* only (see
+//! [`super::FuelCosts`]): what a `get` or `scan` returns depends on the
+//! order concurrent ops were applied, so charging for it would make fuel
+//! exhaustion order-dependent. Host work done for returned bytes is bounded
+//! instead by the profile's `max_read_bytes`, and the first read of state is
+//! recorded in [`HostState::read_state`] so `apply` can tell a failure that
+//! is a pure function of (op, profile) from one that may depend on state.
 
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use wasmtime::{ResourceLimiter, StoreContextMut};
 
-use super::RuntimeConfig;
+use super::Profile;
 use super::error::CallError;
 use super::state::{Overlay, Row, StateRead, merged_scan};
 
@@ -66,9 +73,9 @@ impl SourceSlot {
     }
 }
 
-/// Per-instance store data.
+/// Per-instance store data (one instance serves exactly one call).
 pub(crate) struct HostState {
-    pub(crate) config: Arc<RuntimeConfig>,
+    pub(crate) profile: Profile,
     pub(crate) mode: Mode,
     pub(crate) source: SourceSlot,
     pub(crate) overlay: Overlay,
@@ -81,30 +88,39 @@ pub(crate) struct HostState {
     pub(crate) storage_error: Option<redb::StorageError>,
     /// Fuel budget of the current call (for the error message).
     pub(crate) budget: u64,
+    /// Whether the call has consulted stored state yet (a `get` that missed
+    /// the overlay, or any `scan`). Until it has, everything the guest did is
+    /// a pure function of (code, op, profile).
+    pub(crate) read_state: bool,
+    /// Bytes of state returned to the guest so far in this call.
+    pub(crate) read_bytes: usize,
 }
 
 impl HostState {
-    pub(crate) fn new(config: Arc<RuntimeConfig>) -> Self {
+    pub(crate) fn new(profile: Profile, mode: Mode, budget: u64) -> Self {
         HostState {
-            config,
-            mode: Mode::ReadOnly,
+            profile,
+            mode,
             source: SourceSlot::empty(),
             overlay: Overlay::new(),
             written: 0,
             violation: None,
             storage_error: None,
-            budget: 0,
+            budget,
+            read_state: false,
+            read_bytes: 0,
         }
     }
 
-    /// Reset per-call state before a call.
-    pub(crate) fn begin(&mut self, mode: Mode, budget: u64) {
-        self.mode = mode;
-        self.overlay.clear();
-        self.written = 0;
-        self.violation = None;
-        self.storage_error = None;
-        self.budget = budget;
+    /// Count `n` bytes of state handed to the guest against the read budget.
+    fn account_read(&mut self, n: usize) -> wasmtime::Result<()> {
+        self.read_bytes = self.read_bytes.saturating_add(n);
+        let max = self.profile.max_read_bytes;
+        if self.read_bytes > max {
+            let size = self.read_bytes;
+            return Err(self.refuse(CallError::ReadBudget { size, max }));
+        }
+        Ok(())
     }
 
     /// Record `err` as the reason for the trap and produce the trap value.
@@ -125,7 +141,7 @@ impl ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let limit = self.config.memory_limit;
+        let limit = self.profile.memory_limit;
         if desired > limit {
             // Trap instead of returning -1 from memory.grow: the guest's
             // allocator would abort anyway, and this way the cause is known.
@@ -143,7 +159,7 @@ impl ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let limit = self.config.table_elements_limit;
+        let limit = self.profile.table_elements_limit;
         if desired > limit {
             return Err(self.refuse(CallError::TableLimit {
                 desired: desired as u64,
@@ -178,7 +194,7 @@ fn storage_failure(
 }
 
 fn check_key(cx: &mut StoreContextMut<'_, HostState>, key: &[u8]) -> wasmtime::Result<()> {
-    let max = cx.data().config.max_key_bytes;
+    let max = cx.data().profile.max_key_bytes;
     if key.len() > max {
         return Err(cx.data_mut().refuse(CallError::KeyTooLarge {
             size: key.len(),
@@ -188,26 +204,28 @@ fn check_key(cx: &mut StoreContextMut<'_, HostState>, key: &[u8]) -> wasmtime::R
     Ok(())
 }
 
-/// `state.get`
+/// `state.get`: charged by the key; the value returned costs no fuel (it
+/// depends on state) but counts against the read budget.
 pub(crate) fn get(
     mut cx: StoreContextMut<'_, HostState>,
     key: Vec<u8>,
 ) -> wasmtime::Result<Option<Vec<u8>>> {
-    let costs = cx.data().config.fuel;
+    let costs = cx.data().profile.costs;
     charge(&mut cx, costs.host_call + costs.per_byte * key.len() as u64)?;
     check_key(&mut cx, &key)?;
-    let data = cx.data();
-    let found = if let Some(v) = data.overlay.get(&key) {
-        Ok(v.clone())
-    } else {
-        match data.source.get() {
-            Some(src) => src.get(&key),
-            None => Ok(None),
-        }
+    let data = cx.data_mut();
+    if let Some(v) = data.overlay.get(&key) {
+        // The call's own write: no stored state consulted.
+        return Ok(v.clone());
+    }
+    data.read_state = true;
+    let found = match data.source.get() {
+        Some(src) => src.get(&key),
+        None => Ok(None),
     };
     let found = found.map_err(|e| storage_failure(&mut cx, e))?;
     if let Some(v) = &found {
-        charge(&mut cx, costs.per_byte * v.len() as u64)?;
+        cx.data_mut().account_read(v.len())?;
     }
     Ok(found)
 }
@@ -221,11 +239,11 @@ pub(crate) fn set(
     if cx.data().mode != Mode::Apply {
         return Err(cx.data_mut().refuse(CallError::ReadOnlyState { op: "set" }));
     }
-    let costs = cx.data().config.fuel;
+    let costs = cx.data().profile.costs;
     let n = (key.len() + value.len()) as u64;
     charge(&mut cx, costs.host_call + costs.per_write_byte * n)?;
     check_key(&mut cx, &key)?;
-    let max = cx.data().config.max_value_bytes;
+    let max = cx.data().profile.max_value_bytes;
     if value.len() > max {
         return Err(cx.data_mut().refuse(CallError::ValueTooLarge {
             size: value.len(),
@@ -234,8 +252,8 @@ pub(crate) fn set(
     }
     let data = cx.data_mut();
     data.written += key.len() + value.len();
-    if data.written > data.config.max_apply_write_bytes {
-        let (size, max) = (data.written, data.config.max_apply_write_bytes);
+    if data.written > data.profile.max_apply_write_bytes {
+        let (size, max) = (data.written, data.profile.max_apply_write_bytes);
         return Err(data.refuse(CallError::WriteBudget { size, max }));
     }
     data.overlay.insert(key, Some(value));
@@ -249,7 +267,7 @@ pub(crate) fn remove(mut cx: StoreContextMut<'_, HostState>, key: Vec<u8>) -> wa
             .data_mut()
             .refuse(CallError::ReadOnlyState { op: "remove" }));
     }
-    let costs = cx.data().config.fuel;
+    let costs = cx.data().profile.costs;
     charge(
         &mut cx,
         costs.host_call + costs.per_write_byte * key.len() as u64,
@@ -257,8 +275,8 @@ pub(crate) fn remove(mut cx: StoreContextMut<'_, HostState>, key: Vec<u8>) -> wa
     check_key(&mut cx, &key)?;
     let data = cx.data_mut();
     data.written += key.len();
-    if data.written > data.config.max_apply_write_bytes {
-        let (size, max) = (data.written, data.config.max_apply_write_bytes);
+    if data.written > data.profile.max_apply_write_bytes {
+        let (size, max) = (data.written, data.profile.max_apply_write_bytes);
         return Err(data.refuse(CallError::WriteBudget { size, max }));
     }
     data.overlay.insert(key, None);
@@ -267,7 +285,9 @@ pub(crate) fn remove(mut cx: StoreContextMut<'_, HostState>, key: Vec<u8>) -> wa
 
 /// `state.scan` / `state.scan-rev`: at most `min(limit, max_scan_rows)` rows
 /// and about `max_scan_bytes` bytes (always at least one row if any exists,
-/// so a guest paginating by last key always makes progress).
+/// so a guest paginating by last key always makes progress). Charged up
+/// front for the bounds and for `min(limit, max_scan_rows)` rows, however
+/// many exist: what the guest asked for, not what state held.
 pub(crate) fn scan(
     mut cx: StoreContextMut<'_, HostState>,
     start: Vec<u8>,
@@ -275,33 +295,26 @@ pub(crate) fn scan(
     limit: u32,
     rev: bool,
 ) -> wasmtime::Result<Vec<Row>> {
-    let costs = cx.data().config.fuel;
+    let data = cx.data();
+    let costs = data.profile.costs;
+    let limit = (limit as usize).min(data.profile.max_scan_rows);
     let bound_bytes = start.len() + end.as_ref().map_or(0, |e| e.len());
     charge(
         &mut cx,
-        costs.host_call + costs.per_byte * bound_bytes as u64,
+        costs.host_call + costs.per_byte * bound_bytes as u64 + costs.per_row * limit as u64,
     )?;
     check_key(&mut cx, &start)?;
     if let Some(e) = &end {
         check_key(&mut cx, e)?;
     }
-    let fuel_left = cx.get_fuel()?;
+    let data = cx.data_mut();
+    data.read_state = true;
     let data = cx.data();
-    let limit = (limit as usize).min(data.config.max_scan_rows);
-    let max_bytes = data.config.max_scan_bytes;
+    let max_bytes = data.profile.max_scan_bytes;
     let overlay = (data.mode == Mode::Apply).then_some(&data.overlay);
-    // Meter as we go: stop (and fail the call) the moment the scan's cost
-    // exceeds the fuel left, rather than doing unbounded host work first.
-    let mut spent = 0u64;
     let mut bytes = 0usize;
-    let mut out_of_fuel = false;
     let mut on_row = |k: &[u8], v: &[u8]| {
-        spent += costs.per_row + costs.per_byte * (k.len() + v.len()) as u64;
         bytes += k.len() + v.len();
-        if spent > fuel_left {
-            out_of_fuel = true;
-            return false;
-        }
         bytes < max_bytes
     };
     let rows = match data.source.get() {
@@ -317,11 +330,7 @@ pub(crate) fn scan(
         None => Ok(Vec::new()),
     };
     let rows = rows.map_err(|e| storage_failure(&mut cx, e))?;
-    if out_of_fuel {
-        cx.set_fuel(0)?;
-        let budget = cx.data().budget;
-        return Err(cx.data_mut().refuse(CallError::OutOfFuel { budget }));
-    }
-    cx.set_fuel(fuel_left - spent)?;
+    let returned: usize = rows.iter().map(|(k, v)| k.len() + v.len()).sum();
+    cx.data_mut().account_read(returned)?;
     Ok(rows)
 }

@@ -300,7 +300,8 @@ pub fn recompute_digest(tx: &ReadTransaction, store: &StoreKey) -> Result<[u8; 3
     Ok(sum)
 }
 
-/// Delete every pair of `store` and its digest (dropping a store).
+/// Delete every pair of `store`, its digest and any halt record (dropping a
+/// store, or rebuilding it from its log).
 pub fn clear_store(tx: &WriteTransaction, store: &StoreKey) -> Result<u64, StorageError> {
     let mut table = tx.open_table(PLUGIN_STATE)?;
     let lo = store.to_vec();
@@ -318,6 +319,7 @@ pub fn clear_store(tx: &WriteTransaction, store: &StoreKey) -> Result<u64, Stora
         false
     })?;
     tx.open_table(STATE_DIGEST)?.remove(store)?;
+    super::halt::clear(tx, store)?;
     Ok(removed)
 }
 

@@ -73,9 +73,9 @@ impl Guest {
     pub(crate) fn describe(
         &self,
         store: &mut Store<HostState>,
-    ) -> wasmtime::Result<super::plugin::RawInfo> {
+    ) -> wasmtime::Result<super::info::RawInfo> {
         let i = self.0.call_describe(store)?;
-        Ok(super::plugin::RawInfo {
+        Ok(super::info::RawInfo {
             name: i.name,
             version: i.version,
             descriptor_set: i.descriptor_set,

@@ -165,6 +165,7 @@ impl Forger<'_> {
                     key: k.to_string(),
                     value: v.to_vec(),
                     delete: false,
+                    supersedes: vec![],
                 })
                 .collect(),
         };

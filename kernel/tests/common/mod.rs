@@ -56,6 +56,46 @@ impl Author {
     }
 }
 
+impl Author {
+    /// An author with a fixed identity (a test's hostile member).
+    pub fn with_identity(id: Identity) -> Self {
+        Author {
+            id,
+            seq: 0,
+            prev: EntryId::ZERO,
+            hlc: 0,
+        }
+    }
+
+    /// Next entry in the chain, depending on an id that will never exist:
+    /// it (and everything after it in the chain) can only wait as an orphan.
+    pub fn next_dangling(&mut self, store: StoreId, payload: &[u8]) -> SignedEntry {
+        let mut missing = [0u8; 32];
+        missing[..8].copy_from_slice(&self.seq.to_be_bytes());
+        missing[8..16].copy_from_slice(&now_ms().to_be_bytes());
+        missing[16..].copy_from_slice(&self.id.author().0[..16]);
+        let missing = EntryId(*blake3::hash(&missing).as_bytes());
+        self.next(store, vec![missing], 0, payload)
+    }
+
+    /// Another entry at seq 1 of this author's chain: once the author's
+    /// real first entry is logged, each one is a fork. The chain state is
+    /// left as it was.
+    pub fn fork_first(&self, store: StoreId, payload: &[u8]) -> SignedEntry {
+        SignedEntry::sign(
+            &self.id,
+            Draft {
+                store,
+                seq: 1,
+                prev: EntryId::ZERO,
+                hlc: now_ms() << COUNTER_BITS,
+                deps: vec![],
+                payload: payload.to_vec(),
+            },
+        )
+    }
+}
+
 pub fn config(durable: bool) -> KernelConfig {
     KernelConfig {
         durable,

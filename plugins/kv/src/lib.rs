@@ -28,6 +28,12 @@ lattice_plugin_sdk::include_proto!("lattice.kv");
 const MAX_KEY_LEN: usize = 1024;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
+/// Writes in one op, and superseded heads named by one op. `apply` checks
+/// both before touching state, so an oversized (forged) op is a no-op on
+/// every replica instead of exhausting its budget mid-way (which would halt
+/// the store wherever it happened); `prepare` refuses to build one.
+const MAX_WRITES: usize = 1000;
+const MAX_SUPERSEDES: usize = 4096;
 
 pub struct Kv;
 
@@ -73,6 +79,10 @@ impl StateMachine for Kv {
         let Some(kv_op) = op.decode::<KvOp>() else {
             return;
         };
+        let supersedes: usize = kv_op.writes.iter().map(|w| w.supersedes.len()).sum();
+        if kv_op.writes.len() > MAX_WRITES || supersedes > MAX_SUPERSEDES {
+            return;
+        }
         let order = op.order_key();
         for w in kv_op.writes {
             if !valid_key(&w.key) {
@@ -144,6 +154,10 @@ fn writes(ws: &[(&str, Option<Vec<u8>>)]) -> Result<KvOp, String> {
     if ws.is_empty() {
         return Err("nothing to write".into());
     }
+    if ws.len() > MAX_WRITES {
+        return Err(format!("at most {MAX_WRITES} writes per op"));
+    }
+    let mut superseded = 0usize;
     let mut out = KvOp::default();
     for (i, (k, value)) in ws.iter().enumerate() {
         check_key(k)?;
@@ -153,6 +167,12 @@ fn writes(ws: &[(&str, Option<Vec<u8>>)]) -> Result<KvOp, String> {
         let current = heads(k);
         if value.is_none() && !current.iter().any(|h| !h.deleted) {
             return Err(format!("key `{k}` not found"));
+        }
+        superseded += current.len();
+        if superseded > MAX_SUPERSEDES {
+            return Err(format!(
+                "the op would supersede more than {MAX_SUPERSEDES} concurrent heads; write fewer keys at once"
+            ));
         }
         out.writes.push(Write {
             key: (*k).to_owned(),

@@ -251,3 +251,41 @@ fn list_mode_all_shows_concurrent_heads() {
     assert_eq!(all.entries[0].value, b"one");
     assert_eq!(all.entries[0].heads.len(), 2);
 }
+
+/// A forged op too big to apply within the budget is a no-op before it
+/// touches state (the same on every replica), and prepare never builds one.
+#[test]
+fn oversized_ops_are_no_ops_before_any_state_access() {
+    testing::reset();
+    let many = KvOp {
+        writes: vec![Write {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            delete: false,
+            supersedes: (0..=MAX_SUPERSEDES).map(|i| id((i % 250) as u8)).collect(),
+        }],
+    };
+    testing::apply::<Kv>(&op(1, 1, 1, &[], many.encode_to_vec()));
+    let wide = KvOp {
+        writes: (0..=MAX_WRITES)
+            .map(|i| Write {
+                key: alloc::format!("k{i}"),
+                value: b"v".to_vec(),
+                delete: false,
+                supersedes: vec![],
+            })
+            .collect(),
+    };
+    testing::apply::<Kv>(&op(2, 1, 2, &[], wide.encode_to_vec()));
+    assert!(testing::snapshot().is_empty());
+    let req = BatchRequest {
+        puts: (0..=MAX_WRITES)
+            .map(|i| PutRequest {
+                key: alloc::format!("k{i}"),
+                value: vec![],
+            })
+            .collect(),
+        deletes: vec![],
+    };
+    assert!(testing::prepare::<Kv>(&ctx(1, 1), "Batch", &req).is_err());
+}

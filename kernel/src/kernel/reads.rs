@@ -1,0 +1,263 @@
+//! Reads of the log, in read snapshots that never block the commit thread.
+//!
+//! Every stored entry that is decoded here is checked against the id it is
+//! stored under (`blake3(body) == id`) and against its record header (store,
+//! HLC, position), so a flipped bit on disk surfaces as
+//! [`KernelError::CorruptEntry`] naming the entry instead of being served,
+//! synced to peers or shown as data. The hash is computed by the decoder
+//! anyway (it is how an entry gets its id); the check is one comparison.
+
+use redb::{ReadableDatabase, ReadableTableMetadata};
+
+use super::{ChainTip, ForkEvidence, Kernel, LogStatus};
+use crate::entry::{Limits, SignedEntry};
+use crate::error::KernelError;
+use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
+use crate::log;
+
+/// Limits for decoding entries already in the log: they passed the limits
+/// in force when they were accepted, and a later, smaller limit must not
+/// make them unreadable.
+const STORED: Limits = Limits {
+    max_entry_bytes: usize::MAX,
+    max_deps: usize::MAX,
+};
+
+/// An `kernel_entries` record decoded and checked against the id it is
+/// stored under. Returns the entry and its stored position.
+pub(crate) fn decode_stored(id: &EntryId, rec: &[u8]) -> Result<(SignedEntry, u64), KernelError> {
+    let corrupt = |why| KernelError::CorruptEntry { id: *id, why };
+    if rec.len() < 32 {
+        return Err(corrupt("record is shorter than its header"));
+    }
+    let e = SignedEntry::decode_shape(&rec[32..], &STORED)
+        .map_err(|_| corrupt("stored envelope does not decode"))?;
+    if e.id != *id {
+        return Err(corrupt("its body no longer hashes to its id"));
+    }
+    if rec[..16] != e.store.0 {
+        return Err(corrupt(
+            "record header names another store than the signed body",
+        ));
+    }
+    if log::u64_at(rec, 16) != e.hlc {
+        return Err(corrupt("record header HLC differs from the signed HLC"));
+    }
+    Ok((e, log::u64_at(rec, 24)))
+}
+
+/// A bare envelope (fork evidence) stored under `id`, checked likewise.
+pub(crate) fn decode_envelope(id: &EntryId, wire: &[u8]) -> Result<SignedEntry, KernelError> {
+    let corrupt = |why| KernelError::CorruptEntry { id: *id, why };
+    let e = SignedEntry::decode_shape(wire, &STORED)
+        .map_err(|_| corrupt("stored envelope does not decode"))?;
+    if e.id != *id {
+        return Err(corrupt("its body no longer hashes to its id"));
+    }
+    Ok(e)
+}
+
+impl Kernel {
+    pub fn get(&self, id: &EntryId) -> Result<Option<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ENTRIES)?;
+        match t.get(id.0.as_slice())? {
+            Some(v) => Ok(Some(decode_stored(id, v.value())?.0)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, id: &EntryId) -> Result<bool, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        Ok(txn
+            .open_table(log::ENTRIES)?
+            .get(id.0.as_slice())?
+            .is_some())
+    }
+
+    pub fn status(&self, store: &StoreId) -> Result<LogStatus, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let stores = txn.open_table(log::STORES)?;
+        let (entries, digest) = match stores.get(store.0.as_slice())? {
+            Some(v) => log::decode_store_meta(v.value())?,
+            None => (0, SetDigest::default()),
+        };
+        let voids = txn.open_table(log::VOIDS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let voided = voids.range(lo.as_slice()..=hi.as_slice())?.count() as u64;
+        Ok(LogStatus {
+            entries,
+            voided,
+            digest,
+            heads: self.heads(store)?,
+        })
+    }
+
+    /// Whether a logged entry is a void placeholder (never applied).
+    pub fn is_void(&self, store: &StoreId, id: &EntryId) -> Result<bool, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::VOIDS)?;
+        Ok(t.get(log::pair_key(&store.0, &id.0).as_slice())?.is_some())
+    }
+
+    pub fn heads(&self, store: &StoreId) -> Result<Vec<EntryId>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::HEADS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let mut out = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, _) = row?;
+            out.push(
+                EntryId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("head record"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every author's chain tip in `store`: the store's version vector.
+    pub fn tips(&self, store: &StoreId) -> Result<Vec<ChainTip>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::TIPS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let hi = log::pair_key(&store.0, &[0xffu8; 32]);
+        let mut out = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = row?;
+            let tip = log::decode_tip(v.value())?;
+            let author =
+                AuthorId::from_slice(&k.value()[16..]).ok_or(KernelError::Corrupt("tip key"))?;
+            out.push(ChainTip {
+                author,
+                seq: tip.seq,
+                id: tip.id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `author`'s entries in `store` with seq in `from_seq..`, at most `limit`.
+    /// This is what sync serves: a corrupt entry fails the read rather than
+    /// travel to a peer (which would refuse it anyway, as a bad signature or
+    /// a chain break).
+    pub fn chain_range(
+        &self,
+        store: &StoreId,
+        author: &AuthorId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let chain = txn.open_table(log::CHAIN)?;
+        let entries = txn.open_table(log::ENTRIES)?;
+        let lo = log::chain_key(store, author, from_seq);
+        let hi = log::chain_key(store, author, u64::MAX);
+        let mut out = Vec::new();
+        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (k, id) = row?;
+            let id = EntryId::from_slice(id.value()).ok_or(KernelError::Corrupt("chain record"))?;
+            let v = entries
+                .get(id.0.as_slice())?
+                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
+            let (e, _) = decode_stored(&id, v.value())?;
+            if e.author != *author || e.seq != log::u64_at(k.value(), 48) {
+                return Err(KernelError::CorruptEntry {
+                    id,
+                    why: "it is not the entry its chain position names",
+                });
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// The store's entries in commit order (a causal order), from position
+    /// `from` (0-based), at most `limit`.
+    pub fn log(
+        &self,
+        store: &StoreId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let order = txn.open_table(log::ORDER)?;
+        let entries = txn.open_table(log::ENTRIES)?;
+        let lo = log::pair_key(&store.0, &from.to_be_bytes());
+        let hi = log::pair_key(&store.0, &u64::MAX.to_be_bytes());
+        let mut out = Vec::new();
+        for row in order.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (k, id) = row?;
+            let id = EntryId::from_slice(id.value()).ok_or(KernelError::Corrupt("order record"))?;
+            let v = entries
+                .get(id.0.as_slice())?
+                .ok_or(KernelError::Corrupt("order names a missing entry"))?;
+            let (e, pos) = decode_stored(&id, v.value())?;
+            if e.store != *store || pos != log::u64_at(k.value(), 16) {
+                return Err(KernelError::CorruptEntry {
+                    id,
+                    why: "it is not the entry its log position names",
+                });
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Every fork seen in `store`, with both (or all) signed entries.
+    pub fn forks(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::FORKS)?;
+        let lo = log::pair_key(&store.0, &[0u8; 32]);
+        let mut hi = store.0.to_vec();
+        hi.extend_from_slice(&[0xff; 80]);
+        let mut out: Vec<ForkEvidence> = Vec::new();
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, v) = row?;
+            let k = k.value();
+            let author =
+                AuthorId::from_slice(&k[16..48]).ok_or(KernelError::Corrupt("fork key"))?;
+            let seq = log::u64_at(k, 48);
+            let id = EntryId::from_slice(&k[56..]).ok_or(KernelError::Corrupt("fork key"))?;
+            let entry = decode_envelope(&id, v.value())?;
+            match out.last_mut() {
+                Some(f) if f.author == author && f.seq == seq => f.entries.push(entry),
+                _ => out.push(ForkEvidence {
+                    author,
+                    seq,
+                    entries: vec![entry],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authors with at least one fork in `store`.
+    pub fn flagged_authors(&self, store: &StoreId) -> Result<Vec<AuthorId>, KernelError> {
+        let mut a: Vec<_> = self.forks(store)?.into_iter().map(|f| f.author).collect();
+        a.dedup();
+        Ok(a)
+    }
+
+    /// Orphan records held (an entry waiting on one missing id is one record).
+    pub fn orphan_count(&self) -> Result<u64, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        Ok(txn.open_table(log::ORPHANS)?.len()?)
+    }
+
+    /// Orphan records held for `author` (bounded by
+    /// [`KernelConfig::max_orphans_per_author`](super::KernelConfig)).
+    pub fn orphan_count_of(&self, author: &AuthorId) -> Result<u64, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ORPHAN_AUTHORS)?;
+        Ok(t.get(author.0.as_slice())?
+            .map(|v| log::u64_at(v.value(), 0))
+            .unwrap_or(0))
+    }
+
+    /// Fork evidence records held, over all stores.
+    pub fn fork_record_count(&self) -> Result<u64, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        Ok(txn.open_table(log::FORKS)?.len()?)
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    lattice_plugin_sdk_build::compile(&["proto/global.proto"], &["proto"]).unwrap();
+}
