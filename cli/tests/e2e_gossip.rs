@@ -9,38 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn texts(n: &Node) -> Vec<String> {
-    let r = n.run(&["general", "messages", "--limit", "1000", "--json"]);
-    if r.code != 0 {
-        return vec![];
-    }
-    serde_json::from_str::<serde_json::Value>(r.stdout.trim())
-        .ok()
-        .and_then(|v| {
-            v["messages"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|m| m["text"].as_str().map(str::to_string))
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
-}
-
 fn has(n: &Node, text: &str) -> bool {
     texts(n).iter().any(|t| t == text)
-}
-
-fn join(inviter: &Node, joiner: &Node) {
-    let token = inviter.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
-    joiner.run(&["mesh", "join", &token]).ok();
-}
-
-fn node_id(n: &Node) -> String {
-    let out = n.run(&["node", "status"]).ok().stdout;
-    out.split_whitespace()
-        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or_else(|| panic!("no node id in `node status`: {out}"))
-        .to_string()
 }
 
 /// Polls until `f` holds; `None` once `limit` has passed.

@@ -171,3 +171,37 @@ pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out after {secs} s waiting for: {what}");
 }
+
+/// The texts of the `general` chat room on `n` (empty if it cannot be read yet).
+pub fn texts(n: &Node) -> Vec<String> {
+    let r = n.run(&["general", "messages", "--limit", "1000", "--json"]);
+    if r.code != 0 {
+        return vec![];
+    }
+    serde_json::from_str::<serde_json::Value>(r.stdout.trim())
+        .ok()
+        .and_then(|v| {
+            v["messages"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|m| m["text"].as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// `joiner` joins `inviter`'s current mesh with a fresh invite token.
+pub fn join(inviter: &Node, joiner: &Node) {
+    let token = inviter.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
+    assert!(token.starts_with("lattice1"), "{token}");
+    joiner.run(&["mesh", "join", &token]).ok();
+}
+
+/// The node id `node status` prints.
+pub fn node_id(n: &Node) -> String {
+    let out = n.run(&["node", "status"]).ok().stdout;
+    out.split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no node id in `node status`: {out}"))
+        .to_string()
+}
