@@ -46,7 +46,10 @@ fn revoked_member_receives_no_new_posts() {
             break;
         }
     }
-    assert!(live, "C never received A's posts live before the revocation");
+    assert!(
+        live,
+        "C never received A's posts live before the revocation"
+    );
 
     let cid = node_id(&c);
     a.run(&["mesh", "revoke", &cid]).ok();
@@ -71,12 +74,18 @@ fn revoked_member_receives_no_new_posts() {
     }
     // C's replica still answers (the check below is not vacuous).
     let seen = texts(&c);
-    assert!(seen.iter().any(|t| t.starts_with("before-")), "C cannot read its replica: {seen:?}");
+    assert!(
+        seen.iter().any(|t| t.starts_with("before-")),
+        "C cannot read its replica: {seen:?}"
+    );
     let leaked: Vec<_> = seen
         .into_iter()
         .filter(|t| t.starts_with("after-"))
         .collect();
-    assert!(leaked.is_empty(), "the revoked member received {leaked:?} of {i}");
+    assert!(
+        leaked.is_empty(),
+        "the revoked member received {leaked:?} of {i}"
+    );
 }
 
 #[test]
@@ -93,6 +102,9 @@ fn new_members_first_post_reaches_others_within_2s() {
     c.run(&["general", "post", "--text", "first from c"]).ok();
     for (name, n) in [("a", &a), ("b", &b)] {
         let t = within(Duration::from_secs(2), || has(n, "first from c"));
-        assert!(t.is_some(), "{name} did not get the new member's first post within 2 s");
+        assert!(
+            t.is_some(),
+            "{name} did not get the new member's first post within 2 s"
+        );
     }
 }

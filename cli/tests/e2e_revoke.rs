@@ -23,7 +23,9 @@ fn offline_revoke_converges_with_late_pre_revoke_entry() {
     join(&f, &b);
     join(&f, &c);
     c.run(&["general", "post", "--text", "early"]).ok();
-    eventually(30, "f has c's early post", || texts(&f).contains(&"early".to_string()));
+    eventually(30, "f has c's early post", || {
+        texts(&f).contains(&"early".to_string())
+    });
 
     // F goes offline. C posts x; only B gets it; B posts y after it.
     assert_eq!(df.stop(), 0);
@@ -41,6 +43,12 @@ fn offline_revoke_converges_with_late_pre_revoke_entry() {
         tf.contains(&"y".to_string()) && tf == tb && digest(&f) == digest(&b)
     });
     let t = texts(&f);
-    assert!(t.contains(&"early".to_string()), "the pre-revoke post stands: {t:?}");
-    assert!(!t.contains(&"x".to_string()), "x is past the cut-off: void: {t:?}");
+    assert!(
+        t.contains(&"early".to_string()),
+        "the pre-revoke post stands: {t:?}"
+    );
+    assert!(
+        !t.contains(&"x".to_string()),
+        "x is past the cut-off: void: {t:?}"
+    );
 }

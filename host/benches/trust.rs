@@ -10,7 +10,10 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
     let mesh = node.mesh_create(Some("bench")).unwrap();
-    let store = node.store_create(Some("room"), StoreType::Builtin("chat")).unwrap().id;
+    let store = node
+        .store_create(Some("room"), StoreType::Builtin("chat"))
+        .unwrap()
+        .id;
     let members: Vec<_> = (0..1000).map(|_| Identity::generate().author()).collect();
     for chunk in members.chunks(250) {
         let puts = chunk

@@ -12,10 +12,19 @@ use support::*;
 #[test]
 fn shipped_plugins_are_pinned_by_hash() {
     let (f, _, _) = mesh(0);
-    let h = f.store_create(Some("cfg"), StoreType::Builtin("kv")).unwrap();
+    let h = f
+        .store_create(Some("cfg"), StoreType::Builtin("kv"))
+        .unwrap();
     assert_eq!(h.kind, blake3::hash(builtin::KV).to_hex().to_string());
-    let blob = f.data_dir().get_blob(blake3::hash(builtin::KV).as_bytes()).unwrap();
-    assert_eq!(blob.as_deref(), Some(builtin::KV), "kept so peers can fetch it");
+    let blob = f
+        .data_dir()
+        .get_blob(blake3::hash(builtin::KV).as_bytes())
+        .unwrap();
+    assert_eq!(
+        blob.as_deref(),
+        Some(builtin::KV),
+        "kept so peers can fetch it"
+    );
 }
 
 /// Two nodes whose binaries ship different plugins: the store runs the
@@ -28,7 +37,9 @@ fn a_node_without_the_pinned_blob_waits_for_it_then_agrees() {
     let (f, mut others, _) = mesh(1);
     let b = others.pop().unwrap();
     let wasm = std::fs::read(env!("LATTICE_PLUGIN_COUNTER_WASM")).unwrap();
-    let h = f.store_create(Some("votes"), StoreType::Wasm(&wasm)).unwrap();
+    let h = f
+        .store_create(Some("votes"), StoreType::Wasm(&wasm))
+        .unwrap();
     for _ in 0..3 {
         let req = request(&h, "Increment", &[("by", prost_reflect::Value::U64(2))]);
         f.call(&h, "Increment", &req).unwrap();
@@ -58,17 +69,29 @@ fn a_thousand_stores_on_one_node() {
     t.mesh_create(Some("m")).unwrap();
     let mut ids = Vec::new();
     for i in 0..1000 {
-        ids.push(t.store_create(Some(&format!("s{i}")), StoreType::Builtin("log")).unwrap().id);
+        ids.push(
+            t.store_create(Some(&format!("s{i}")), StoreType::Builtin("log"))
+                .unwrap()
+                .id,
+        );
     }
     for name in ["s0", "s999"] {
         let h = t.resolve(name, None).unwrap();
-        let req = request(&h, "Append", &[("text", prost_reflect::Value::String("hi".into()))]);
+        let req = request(
+            &h,
+            "Append",
+            &[("text", prost_reflect::Value::String("hi".into()))],
+        );
         t.call(&h, "Append", &req).unwrap();
     }
     let dir = t.dir;
     drop(t.node);
     let n = Node::open(dir.path()).unwrap();
-    assert_eq!(n.registry().stores().len(), 1001, "1,000 stores and the root");
+    assert_eq!(
+        n.registry().stores().len(),
+        1001,
+        "1,000 stores and the root"
+    );
     let last = n.resolve("s999", None).unwrap();
     assert_eq!(n.kernel().status(&last.id).unwrap().entries, 1);
 }

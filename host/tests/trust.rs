@@ -18,7 +18,9 @@ fn refused(o: &Outcome, want: &RootRuleError) {
 }
 
 fn chat_store(n: &Node, name: &str) -> StoreId {
-    n.store_create(Some(name), StoreType::Builtin("chat")).expect("create").id
+    n.store_create(Some(name), StoreType::Builtin("chat"))
+        .expect("create")
+        .id
 }
 
 /// DESIGN §10.1 and the reproduction: the founder, offline, revokes
@@ -47,7 +49,10 @@ fn offline_revoke_with_late_pre_revoke_entry_converges() {
         assert!(n.kernel().contains(&y.id).unwrap(), "y is logged");
         assert!(n.kernel().is_void(&room, &x.id).unwrap(), "x is void");
         assert!(!n.kernel().is_void(&room, &y.id).unwrap(), "y applies");
-        assert!(!n.kernel().is_void(&room, &early.id).unwrap(), "the pre-revoke post stands");
+        assert!(
+            !n.kernel().is_void(&room, &early.id).unwrap(),
+            "the pre-revoke post stands"
+        );
         assert_eq!(n.kernel().orphan_count().unwrap(), 0, "nothing waits");
     }
     assert_eq!(digests(&f, &room), digests(&b, &room));
@@ -69,7 +74,10 @@ fn same_ops_any_order_same_digests() {
     let room = chat_store(&f, "general");
     carry(&f, &b);
     carry(&f, &c);
-    let kv = c.store_create(Some("cfg"), StoreType::Builtin("kv")).expect("c creates a store").id;
+    let kv = c
+        .store_create(Some("cfg"), StoreType::Builtin("kv"))
+        .expect("c creates a store")
+        .id;
     carry(&c, &f);
     carry(&c, &b);
     for i in 0..5 {
@@ -111,7 +119,10 @@ fn same_ops_any_order_same_digests() {
             deliver(&r, chunk.to_vec());
         }
         deliver(&r, order.clone());
-        let got: Vec<_> = [rec.root, room, kv].iter().map(|s| digests(&r, s)).collect();
+        let got: Vec<_> = [rec.root, room, kv]
+            .iter()
+            .map(|s| digests(&r, s))
+            .collect();
         match &reference {
             None => reference = Some(got),
             Some(want) => assert_eq!(&got, want, "delivery order {round} diverged"),
@@ -120,7 +131,11 @@ fn same_ops_any_order_same_digests() {
     let want = reference.unwrap();
     assert!(want[1].2 >= 3, "C's late posts are void");
     deliver(&f, all.clone());
-    assert_eq!(digests(&f, &room), want[1], "the founder, who applied them as they came, agrees");
+    assert_eq!(
+        digests(&f, &room),
+        want[1],
+        "the founder, who applied them as they came, agrees"
+    );
 }
 
 /// Root writes by a member through entries built by hand: every one is
@@ -131,7 +146,9 @@ fn hostile_root_writes_are_refused_and_nodes_still_open() {
     let c = others.pop().unwrap();
     let room = chat_store(&f, "general");
     carry(&f, &c);
-    let forge = Forger { id: c.kernel().identity() };
+    let forge = Forger {
+        id: c.kernel().identity(),
+    };
     let me = c.author().to_hex();
     let f_hex = f.author().to_hex();
     let u = room.to_uuid();
@@ -180,12 +197,18 @@ fn hostile_root_writes_are_refused_and_nodes_still_open() {
             RootRuleError::UnknownKey("/anything".into()),
         ),
         (
-            vec![(format!("/stores/{}/name", rec.root.to_uuid()), b"root".to_vec())],
+            vec![(
+                format!("/stores/{}/name", rec.root.to_uuid()),
+                b"root".to_vec(),
+            )],
             RootRuleError::RootCollision(rec.root.to_uuid()),
         ),
     ];
     for (puts, want) in &cases {
-        let puts: Vec<(&str, &[u8])> = puts.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let puts: Vec<(&str, &[u8])> = puts
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
         let e = forge.root_op(&f, rec.root, &puts);
         refused(&submit(&f, &e), want);
         refused(&submit(&c, &e), want);
@@ -202,8 +225,14 @@ fn hostile_root_writes_are_refused_and_nodes_still_open() {
         (format!("/stores/{ou}/nonce"), [b'0'; 32].to_vec()),
         (format!("/stores/{ou}/created_at"), b"1".to_vec()),
     ];
-    let puts: Vec<(&str, &[u8])> = decl.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-    refused(&submit(&f, &forge.root_op(&f, rec.root, &puts)), &RootRuleError::BadStoreId(ou));
+    let puts: Vec<(&str, &[u8])> = decl
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    refused(
+        &submit(&f, &forge.root_op(&f, rec.root, &puts)),
+        &RootRuleError::BadStoreId(ou),
+    );
     // Nothing of that changed the store, and both nodes reopen.
     assert_eq!(f.resolve("general", None).unwrap().id, room);
     for t in [f, c] {
@@ -223,19 +252,37 @@ fn stranger_refused_until_admitted() {
     let d = node();
     d.remember_mesh(&rec).unwrap();
     carry(&f, &d);
-    let forge = Forger { id: d.kernel().identity() };
+    let forge = Forger {
+        id: d.kernel().identity(),
+    };
     let h = f.resolve("general", None).unwrap();
     let payload = {
-        let req = request(&h, "Post", &[("text", prost_reflect::Value::String("hi".into()))]);
+        let req = request(
+            &h,
+            "Post",
+            &[("text", prost_reflect::Value::String("hi".into()))],
+        );
         let tx = f.kernel().db().begin_read().unwrap();
-        let ctx = lattice_host::runtime::Context { author: d.author().0.to_vec(), hlc: 1 };
+        let ctx = lattice_host::runtime::Context {
+            author: d.author().0.to_vec(),
+            hlc: 1,
+        };
         h.plugin.prepare(&tx, &room.0, &ctx, "Post", &req).unwrap()
     };
     let e = forge.next(&f, room, payload);
-    assert_eq!(submit(&f, &e), Outcome::Rejected(ValidationError::Unauthorized(d.author())));
+    assert_eq!(
+        submit(&f, &e),
+        Outcome::Rejected(ValidationError::Unauthorized(d.author()))
+    );
     assert!(!f.kernel().contains(&e.id).unwrap());
-    f.root_batch(&rec.root, vec![(format!("/nodes/{}/status", d.author().to_hex()), b"active".to_vec())])
-        .unwrap();
+    f.root_batch(
+        &rec.root,
+        vec![(
+            format!("/nodes/{}/status", d.author().to_hex()),
+            b"active".to_vec(),
+        )],
+    )
+    .unwrap();
     assert_eq!(submit(&f, &e), Outcome::Committed);
 }
 
@@ -247,10 +294,16 @@ fn revocation_is_final() {
     f.revoke(&c.author().to_hex()).unwrap();
     let again = f.root_batch(
         &rec.root,
-        vec![(format!("/nodes/{}/status", c.author().to_hex()), b"active".to_vec())],
+        vec![(
+            format!("/nodes/{}/status", c.author().to_hex()),
+            b"active".to_vec(),
+        )],
     );
     let err = again.expect_err("re-admission refused").to_string();
-    assert!(err.contains(&RootRuleError::Revoked(c.author().to_hex()).to_string()), "{err}");
+    assert!(
+        err.contains(&RootRuleError::Revoked(c.author().to_hex()).to_string()),
+        "{err}"
+    );
 }
 
 /// A store deleted by its creator closes on every replica and refuses new
@@ -261,7 +314,10 @@ fn store_delete_closes_everywhere() {
     let b = others.pop().unwrap();
     let room = chat_store(&f, "general");
     carry(&f, &b);
-    let err = b.store_delete("general").expect_err("not b's store").to_string();
+    let err = b
+        .store_delete("general")
+        .expect_err("not b's store")
+        .to_string();
     assert!(err.contains("founder"), "{err}");
     let late = post(&b, "general", "posted before the delete reached b");
     f.store_delete("general").unwrap();

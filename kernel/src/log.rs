@@ -102,7 +102,11 @@ pub trait CommitHook: Send + Sync + 'static {
 
     /// After `entry` applied: entries it makes void retroactively. If any
     /// such entry is already logged, the kernel rebuilds that store.
-    fn voids(&self, _txn: &WriteTransaction, _entry: &SignedEntry) -> Result<Vec<VoidAbove>, HookError> {
+    fn voids(
+        &self,
+        _txn: &WriteTransaction,
+        _entry: &SignedEntry,
+    ) -> Result<Vec<VoidAbove>, HookError> {
         Ok(Vec::new())
     }
 
@@ -378,7 +382,11 @@ impl<'t> LogTxn<'t> {
         for v in voids {
             let lo = chain_key(&v.store, &v.author, v.seq.saturating_add(1));
             let hi = chain_key(&v.store, &v.author, u64::MAX);
-            if self.chain.range(lo.as_slice()..=hi.as_slice())?.next().is_some()
+            if self
+                .chain
+                .range(lo.as_slice()..=hi.as_slice())?
+                .next()
+                .is_some()
                 && !stores.contains(&v.store)
             {
                 stores.push(v.store);
@@ -414,7 +422,9 @@ impl<'t> LogTxn<'t> {
             for row in self.order.range(from.as_slice()..=to.as_slice())? {
                 let (k, v) = row?;
                 next = u64_at(k.value(), 16) + 1;
-                ids.push(EntryId::from_slice(v.value()).ok_or(KernelError::Corrupt("order record"))?);
+                ids.push(
+                    EntryId::from_slice(v.value()).ok_or(KernelError::Corrupt("order record"))?,
+                );
                 if ids.len() == REPLAY_CHUNK {
                     break;
                 }

@@ -26,10 +26,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use iroh::{EndpointAddr, TransportAddr};
 use iroh::endpoint::{
     AfterHandshakeOutcome, BeforeConnectOutcome, Connection, EndpointHooks, WeakConnectionHandle,
 };
+use iroh::{EndpointAddr, TransportAddr};
 use iroh_gossip::Gossip;
 use lattice_kernel::{AuthorId, StoreId};
 
@@ -60,7 +60,10 @@ pub(crate) async fn reconcile(inner: &Arc<Inner>) {
     let stores = policy.stores();
     for s in &stores {
         if let Some(k) = policy.topic_key(s) {
-            want.entry(overlay_alpn(&k)).or_insert((k, Vec::new())).1.push(*s);
+            want.entry(overlay_alpn(&k))
+                .or_insert((k, Vec::new()))
+                .1
+                .push(*s);
         }
     }
     inner.gate.set_stores(&want);
@@ -74,9 +77,7 @@ pub(crate) async fn reconcile(inner: &Arc<Inner>) {
         new_peers |= !inner.known_peers().contains(&peer);
         inner.add_peer(peer, &addrs);
     }
-    inner
-        .topics
-        .prune_neighbors(|s, p| !policy.may_sync(s, p));
+    inner.topics.prune_neighbors(|s, p| !policy.may_sync(s, p));
     inner
         .topics
         .retain(|s, alpn| want.get(alpn).is_some_and(|(_, v)| v.contains(s)));

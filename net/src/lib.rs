@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use lattice_kernel::{AuthorId, StoreId};
 
+pub use admission::{OVERLAY_ALPN_PREFIX, overlay_alpn};
 pub use error::{NetError, Result};
 pub use frame::MAX_FRAME;
-pub use admission::{OVERLAY_ALPN_PREFIX, overlay_alpn};
 pub use gossip::{Announcer, topic_id};
 pub use invite::{INVITE_PREFIX, Invite, InviteParseError};
 pub use net::{Net, PeerInfo, StoreSyncInfo};

@@ -66,7 +66,10 @@ async fn non_member_with_the_key_cannot_join_or_receive() {
         assert!(m.net.gossip_neighbors(&s).iter().all(|p| *p != x.id()));
     }
     let err = x.net.sync_store(a.id(), s).await.unwrap_err();
-    assert!(matches!(&err, NetError::Refused(t) if t.contains("not a member")), "{err}");
+    assert!(
+        matches!(&err, NetError::Refused(t) if t.contains("not a member")),
+        "{err}"
+    );
     assert_eq!(x.count(&s), 0);
     for n in [a, b, x] {
         n.net.shutdown().await;
@@ -82,7 +85,11 @@ async fn revoked_member_receives_nothing_new_on_any_path() {
     let s = StoreId::random();
     mesh(&[&a, &b, &c], s);
     wait_neighbors(&[&a, &b, &c], s, 2).await;
-    a.blobs.0.lock().unwrap().insert([9; 32], b"plugin".to_vec());
+    a.blobs
+        .0
+        .lock()
+        .unwrap()
+        .insert([9; 32], b"plugin".to_vec());
     // Before: C gets A's entries by gossip.
     let e = a.write(s, 1, 64).pop().unwrap();
     let t = eventually(Duration::from_secs(5), || c.kernel.contains(&e.id).unwrap()).await;
@@ -99,18 +106,34 @@ async fn revoked_member_receives_nothing_new_on_any_path() {
             .all(|m| m.net.connections().iter().all(|(p, _)| *p != c.id()))
     })
     .await;
-    assert!(cut.is_some(), "{:?} {:?}", a.net.connections(), b.net.connections());
+    assert!(
+        cut.is_some(),
+        "{:?} {:?}",
+        a.net.connections(),
+        b.net.connections()
+    );
     let before = c.count(&s);
 
     // A and B keep exchanging entries over several of C's re-join periods.
     flow(&a, &b, s, Duration::from_millis(1500)).await;
     flow(&b, &a, s, Duration::from_millis(500)).await;
-    assert_eq!(c.count(&s), before, "the revoked member received new entries");
-    assert!(c.net.gossip_neighbors(&s).is_empty(), "{:?}", c.net.gossip_neighbors(&s));
+    assert_eq!(
+        c.count(&s),
+        before,
+        "the revoked member received new entries"
+    );
+    assert!(
+        c.net.gossip_neighbors(&s).is_empty(),
+        "{:?}",
+        c.net.gossip_neighbors(&s)
+    );
 
     // Sync and blobs refuse it too.
     let err = c.net.sync_store(a.id(), s).await.unwrap_err();
-    assert!(matches!(&err, NetError::Refused(t) if t.contains("not a member")), "{err}");
+    assert!(
+        matches!(&err, NetError::Refused(t) if t.contains("not a member")),
+        "{err}"
+    );
     let err = c.net.fetch_blob(a.id(), [9; 32]).await.unwrap_err();
     assert!(
         matches!(&err, NetError::BlobUnavailable { reason, .. } if reason == "not a member"),
@@ -154,7 +177,11 @@ async fn revocation_in_one_mesh_leaves_another_mesh_alone() {
         let t = eventually(Duration::from_secs(5), || c.kernel.contains(&e.id).unwrap()).await;
         assert!(t.is_some(), "mesh 2 stopped delivering to C");
     }
-    assert_eq!(c.count(&s1), before, "C received mesh 1 entries after revocation");
+    assert_eq!(
+        c.count(&s1),
+        before,
+        "C received mesh 1 entries after revocation"
+    );
     assert!(a.net.gossip_neighbors(&s1).is_empty());
     for n in [a, c] {
         n.net.shutdown().await;
@@ -177,9 +204,15 @@ async fn new_members_first_entry_arrives_at_once() {
     let e = c.write(s, 1, 64).pop().unwrap();
     for m in [&a, &b] {
         let t = eventually(Duration::from_secs(2), || m.kernel.contains(&e.id).unwrap()).await;
-        assert!(t.is_some(), "first entry of a new member not delivered within 2 s");
+        assert!(
+            t.is_some(),
+            "first entry of a new member not delivered within 2 s"
+        );
     }
-    tracing::info!(ms = started.elapsed().as_millis() as u64, "first entry delivered");
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "first entry delivered"
+    );
     for n in [a, b, c] {
         n.net.shutdown().await;
     }

@@ -64,7 +64,11 @@ async fn gossip_delivers_new_entries_without_sync() {
     }
     tracing::info!(?worst, "worst gossip delivery");
     // No sync ran: anti-entropy is off and nothing had a gap.
-    assert_eq!(sync_log(&[&a, &b, &c]), syncs, "entries moved by sync, not gossip");
+    assert_eq!(
+        sync_log(&[&a, &b, &c]),
+        syncs,
+        "entries moved by sync, not gossip"
+    );
     assert_eq!(b.kernel.status(&s).unwrap(), a.kernel.status(&s).unwrap());
     for n in [a, b, c] {
         n.net.shutdown().await;

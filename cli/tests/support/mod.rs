@@ -192,7 +192,12 @@ pub fn texts(n: &Node) -> Vec<String> {
 
 /// `joiner` joins `inviter`'s current mesh with a fresh invite token.
 pub fn join(inviter: &Node, joiner: &Node) {
-    let token = inviter.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
+    let token = inviter
+        .run(&["mesh", "invite"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     assert!(token.starts_with("lattice1"), "{token}");
     joiner.run(&["mesh", "join", &token]).ok();
 }

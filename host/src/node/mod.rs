@@ -303,8 +303,14 @@ impl Node {
         if existing.iter().any(|m| m.name == name) {
             return Err(NodeError::NameTaken(name));
         }
-        if name.is_empty() || name.chars().count() > root_rules::MAX_NAME || name.chars().any(char::is_control) {
-            return Err(NodeError::BadName(name, "use 1 to 64 characters, no control characters"));
+        if name.is_empty()
+            || name.chars().count() > root_rules::MAX_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(NodeError::BadName(
+                name,
+                "use 1 to 64 characters, no control characters",
+            ));
         }
         let secret = root::random_secret();
         let rec = MeshRecord {
@@ -318,7 +324,12 @@ impl Node {
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
-            .map(|h| h.chars().filter(|c| !c.is_control()).take(root_rules::MAX_NAME).collect())
+            .map(|h| {
+                h.chars()
+                    .filter(|c| !c.is_control())
+                    .take(root_rules::MAX_NAME)
+                    .collect()
+            })
             .filter(|h: &String| !h.is_empty())
             .unwrap_or_else(|| "node".into());
         self.root_batch(
@@ -482,9 +493,18 @@ impl Node {
         let hash = lattice_kernel::EntryId(info.hash).to_hex();
         self.data.put_blob(&info.hash, wasm)?;
         let mut puts = vec![
-            (root::plugin_key(&hash, "name"), info.name.clone().into_bytes()),
-            (root::plugin_key(&hash, "version"), info.version.clone().into_bytes()),
-            (root::plugin_key(&hash, "size"), info.size.to_string().into_bytes()),
+            (
+                root::plugin_key(&hash, "name"),
+                info.name.clone().into_bytes(),
+            ),
+            (
+                root::plugin_key(&hash, "version"),
+                info.version.clone().into_bytes(),
+            ),
+            (
+                root::plugin_key(&hash, "size"),
+                info.size.to_string().into_bytes(),
+            ),
         ];
         let type_name = info.name.clone();
         let existing = self.stores_of(&mesh.root);

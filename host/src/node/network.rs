@@ -395,9 +395,15 @@ impl Node {
         // Those stand everywhere; anything later is void everywhere, so
         // replicas agree whatever they had received when this arrives.
         let mut cutoff = Vec::new();
-        let stores = std::iter::once(mesh.root).chain(self.stores_of(&mesh.root).into_iter().map(|s| s.id));
+        let stores =
+            std::iter::once(mesh.root).chain(self.stores_of(&mesh.root).into_iter().map(|s| s.id));
         for store in stores {
-            if let Some(t) = self.kernel.tips(&store)?.into_iter().find(|t| t.author == id) {
+            if let Some(t) = self
+                .kernel
+                .tips(&store)?
+                .into_iter()
+                .find(|t| t.author == id)
+            {
                 cutoff.push((store, t.seq));
             }
         }
@@ -406,7 +412,10 @@ impl Node {
             &mesh.root,
             vec![
                 (root::node_key(&hex, "status"), b"revoked".to_vec()),
-                (root::node_key(&hex, "cutoff"), super::root_rules::encode_cutoff(&cutoff)),
+                (
+                    root::node_key(&hex, "cutoff"),
+                    super::root_rules::encode_cutoff(&cutoff),
+                ),
             ],
         )?;
         Ok(hex)

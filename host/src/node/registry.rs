@@ -282,7 +282,9 @@ impl Registry {
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        inner.stores.retain(|id, h| h.is_root() || open.contains_key(id));
+        inner
+            .stores
+            .retain(|id, h| h.is_root() || open.contains_key(id));
         inner.stores.extend(open);
         inner.dirty = false;
         inner.missing = missing;
@@ -297,17 +299,26 @@ impl Registry {
     /// its mesh (a table lookup in a snapshot).
     pub fn may_access(&self, store: &StoreId, peer: &AuthorId) -> bool {
         let check = || -> Result<bool, NodeError> {
-            let Some(k) = self.kernel() else { return Ok(false) };
+            let Some(k) = self.kernel() else {
+                return Ok(false);
+            };
             let tx = k.db().begin_read()?;
-            let Some(view) = TrustView::read(&tx)? else { return Ok(false) };
+            let Some(view) = TrustView::read(&tx)? else {
+                return Ok(false);
+            };
             let mesh = match self.mesh(store) {
                 Some(_) => *store,
                 None => match view.owner(store, false)? {
-                    Owner::Store { mesh, deleted: false } => mesh,
+                    Owner::Store {
+                        mesh,
+                        deleted: false,
+                    } => mesh,
                     _ => return Ok(false),
                 },
             };
-            let Some(rec) = self.mesh(&mesh) else { return Ok(false) };
+            let Some(rec) = self.mesh(&mesh) else {
+                return Ok(false);
+            };
             view.is_active(&mesh, &rec.founder, peer)
         };
         check().unwrap_or(false)
@@ -316,17 +327,30 @@ impl Registry {
     /// Makes sure the plugin of a declared store is loaded, reading its
     /// declaration in the write transaction (it may have committed earlier
     /// in the same batch).
-    fn ensure_loaded(&self, txn: &WriteTransaction, store: &StoreId, mesh: &StoreId) -> Result<(), String> {
+    fn ensure_loaded(
+        &self,
+        txn: &WriteTransaction,
+        store: &StoreId,
+        mesh: &StoreId,
+    ) -> Result<(), String> {
         if self.get(store).is_some() {
             return Ok(());
         }
         let decl = (|| -> Result<Option<StoreDecl>, NodeError> {
             let t = txn.open_table(trust::DECLS)?;
-            let Some(v) = t.get(store.0.as_slice())? else { return Ok(None) };
+            let Some(v) = t.get(store.0.as_slice())? else {
+                return Ok(None);
+            };
             Ok(Some(trust::decode_decl(*store, v.value())?.1))
         })()
         .map_err(|e| e.to_string())?;
-        let Some(StoreDecl { kind, created_at, profile, .. }) = decl else {
+        let Some(StoreDecl {
+            kind,
+            created_at,
+            profile,
+            ..
+        }) = decl
+        else {
             return Err(format!("store {} is not declared", store.to_uuid()));
         };
         match self.load_kind(&kind) {
@@ -352,7 +376,10 @@ impl Registry {
                         .missing
                         .insert(h.0);
                 }
-                Err(format!("store {} cannot run here yet: {e}", store.to_uuid()))
+                Err(format!(
+                    "store {} cannot run here yet: {e}",
+                    store.to_uuid()
+                ))
             }
         }
     }
@@ -458,9 +485,16 @@ impl CommitHook for NodeHook {
             deps: e.deps.iter().map(|d| d.0.to_vec()).collect(),
             payload: e.payload.clone(),
         };
-        let profile = Profile::by_version(h.profile)
-            .ok_or_else(|| format!("store {} names unknown runtime profile {}", e.store.to_uuid(), h.profile))?;
-        if let ApplyOutcome::NoOp { reason } = h.plugin.apply_with(txn, &e.store.0, &op, &profile)? {
+        let profile = Profile::by_version(h.profile).ok_or_else(|| {
+            format!(
+                "store {} names unknown runtime profile {}",
+                e.store.to_uuid(),
+                h.profile
+            )
+        })?;
+        if let ApplyOutcome::NoOp { reason } =
+            h.plugin.apply_with(txn, &e.store.0, &op, &profile)?
+        {
             let mut t = txn.open_table(NOOPS)?;
             let key = [e.store.0.as_slice(), e.id.0.as_slice()].concat();
             t.insert(key.as_slice(), reason.to_string().as_str())?;

@@ -48,7 +48,9 @@ pub enum RootRuleError {
     NotOwner(String),
     #[error("store {0}: its id is not derived from the declaration in this op")]
     BadStoreId(String),
-    #[error("store {0}: only its creator (proving it with the declaration) or the founder may change it")]
+    #[error(
+        "store {0}: only its creator (proving it with the declaration) or the founder may change it"
+    )]
     NotCreator(String),
     #[error("store {0} would collide with the mesh's root store")]
     RootCollision(String),
@@ -121,11 +123,23 @@ pub fn store_id(
 pub fn declaration_writes(d: &StoreDecl) -> Vec<(String, Vec<u8>)> {
     let u = d.store.to_uuid();
     vec![
-        (format!("/stores/{u}/creator"), d.creator.to_hex().into_bytes()),
+        (
+            format!("/stores/{u}/creator"),
+            d.creator.to_hex().into_bytes(),
+        ),
         (format!("/stores/{u}/type"), d.kind.clone().into_bytes()),
-        (format!("/stores/{u}/profile"), d.profile.to_string().into_bytes()),
-        (format!("/stores/{u}/nonce"), hex::encode(d.nonce).into_bytes()),
-        (format!("/stores/{u}/created_at"), d.created_at.to_string().into_bytes()),
+        (
+            format!("/stores/{u}/profile"),
+            d.profile.to_string().into_bytes(),
+        ),
+        (
+            format!("/stores/{u}/nonce"),
+            hex::encode(d.nonce).into_bytes(),
+        ),
+        (
+            format!("/stores/{u}/created_at"),
+            d.created_at.to_string().into_bytes(),
+        ),
     ]
 }
 
@@ -136,14 +150,21 @@ pub fn check(
     founder: &AuthorId,
     e: &SignedEntry,
 ) -> Result<Vec<RootWrite>, RootRuleError> {
-    let op = KvOp::decode(e.payload.as_slice()).map_err(|x| RootRuleError::Malformed(x.to_string()))?;
+    let op =
+        KvOp::decode(e.payload.as_slice()).map_err(|x| RootRuleError::Malformed(x.to_string()))?;
     if op.writes.len() > MAX_WRITES {
         return Err(RootRuleError::TooManyWrites(op.writes.len()));
     }
     // The kv plugin applies root ops too: bound what it must walk, so no
     // root op can exhaust its budget (which would halt the root store).
     let supersedes: usize = op.writes.iter().map(|w| w.supersedes.len()).sum();
-    if supersedes > MAX_SUPERSEDES || op.writes.iter().flat_map(|w| &w.supersedes).any(|h| h.len() != 32) {
+    if supersedes > MAX_SUPERSEDES
+        || op
+            .writes
+            .iter()
+            .flat_map(|w| &w.supersedes)
+            .any(|h| h.len() != 32)
+    {
         return Err(RootRuleError::Supersedes(MAX_SUPERSEDES));
     }
     let by_founder = e.author == *founder;
@@ -157,7 +178,11 @@ pub fn check(
         if w.delete {
             return Err(RootRuleError::Delete(w.key.clone()));
         }
-        let limit = if key.ends_with("/cutoff") { MAX_CUTOFF } else { MAX_VALUE };
+        let limit = if key.ends_with("/cutoff") {
+            MAX_CUTOFF
+        } else {
+            MAX_VALUE
+        };
         if w.value.len() > limit {
             return Err(bad(key, "value too long"));
         }
@@ -170,7 +195,8 @@ pub fn check(
                 RootWrite::MeshName(name_value(key, &w.value)?)
             }
             ["", "nodes", pk, field] => {
-                let node = AuthorId::from_hex(pk).ok_or_else(|| bad(key, "node id is not 64 hex digits"))?;
+                let node = AuthorId::from_hex(pk)
+                    .ok_or_else(|| bad(key, "node id is not 64 hex digits"))?;
                 match *field {
                     "status" => {
                         if !by_founder {
@@ -205,7 +231,8 @@ pub fn check(
                 }
             }
             ["", "stores", uuid, field] => {
-                let store = StoreId::from_uuid(uuid).ok_or_else(|| bad(key, "store id is not a uuid"))?;
+                let store =
+                    StoreId::from_uuid(uuid).ok_or_else(|| bad(key, "store id is not a uuid"))?;
                 if store == *mesh {
                     return Err(RootRuleError::RootCollision(store.to_uuid()));
                 }
@@ -236,7 +263,8 @@ pub fn check(
                 }
             }
             ["", "channels", name] => {
-                let text = std::str::from_utf8(&w.value).map_err(|_| bad(key, "not a store uuid"))?;
+                let text =
+                    std::str::from_utf8(&w.value).map_err(|_| bad(key, "not a store uuid"))?;
                 let store = StoreId::from_uuid(text).ok_or_else(|| bad(key, "not a store uuid"))?;
                 if !by_founder && !proven(&store) {
                     return Err(RootRuleError::NotCreator(store.to_uuid()));
@@ -266,11 +294,21 @@ pub fn check(
 
 /// Every store declared by the op, checked: all five fields present and
 /// well-formed, the creator is the author, and the id derives from them.
-fn declarations(mesh: &StoreId, e: &SignedEntry, writes: &[Write]) -> Result<Vec<StoreDecl>, RootRuleError> {
+fn declarations(
+    mesh: &StoreId,
+    e: &SignedEntry,
+    writes: &[Write],
+) -> Result<Vec<StoreDecl>, RootRuleError> {
     let mut uuids: Vec<&str> = Vec::new();
     for w in writes {
         let parts: Vec<&str> = w.key.split('/').collect();
-        if let ["", "stores", uuid, "creator" | "type" | "profile" | "nonce" | "created_at"] = parts.as_slice() {
+        if let [
+            "",
+            "stores",
+            uuid,
+            "creator" | "type" | "profile" | "nonce" | "created_at",
+        ] = parts.as_slice()
+        {
             if !uuids.contains(uuid) {
                 uuids.push(uuid);
             }
@@ -280,12 +318,26 @@ fn declarations(mesh: &StoreId, e: &SignedEntry, writes: &[Write]) -> Result<Vec
     for uuid in uuids {
         let field = |f: &str| {
             let key = format!("/stores/{uuid}/{f}");
-            let v = writes.iter().rev().find(|w| w.key == key).map(|w| w.value.as_slice());
-            v.ok_or_else(|| bad(&key, "a declaration needs creator, type, profile, nonce and created_at"))
-                .and_then(|v| std::str::from_utf8(v).map(|s| (key.clone(), s)).map_err(|_| bad(&key, "not UTF-8")))
+            let v = writes
+                .iter()
+                .rev()
+                .find(|w| w.key == key)
+                .map(|w| w.value.as_slice());
+            v.ok_or_else(|| {
+                bad(
+                    &key,
+                    "a declaration needs creator, type, profile, nonce and created_at",
+                )
+            })
+            .and_then(|v| {
+                std::str::from_utf8(v)
+                    .map(|s| (key.clone(), s))
+                    .map_err(|_| bad(&key, "not UTF-8"))
+            })
         };
         let (k, creator) = field("creator")?;
-        let creator = AuthorId::from_hex(creator).ok_or_else(|| bad(&k, "creator is not 64 hex digits"))?;
+        let creator =
+            AuthorId::from_hex(creator).ok_or_else(|| bad(&k, "creator is not 64 hex digits"))?;
         if creator != e.author {
             return Err(RootRuleError::NotCreator(uuid.to_string()));
         }
@@ -294,7 +346,9 @@ fn declarations(mesh: &StoreId, e: &SignedEntry, writes: &[Write]) -> Result<Vec
             return Err(bad(&k, "type is a plugin hash (64 lowercase hex digits)"));
         }
         let (k, profile) = field("profile")?;
-        let profile: u32 = profile.parse().map_err(|_| bad(&k, "profile is a number"))?;
+        let profile: u32 = profile
+            .parse()
+            .map_err(|_| bad(&k, "profile is a number"))?;
         if crate::runtime::Profile::by_version(profile).is_none() {
             return Err(bad(&k, "unknown runtime profile"));
         }
@@ -307,7 +361,9 @@ fn declarations(mesh: &StoreId, e: &SignedEntry, writes: &[Write]) -> Result<Vec
         if created.len() > 20 {
             return Err(bad(&k, "created_at is a number of milliseconds"));
         }
-        let created_at: u64 = created.parse().map_err(|_| bad(&k, "created_at is a number of milliseconds"))?;
+        let created_at: u64 = created
+            .parse()
+            .map_err(|_| bad(&k, "created_at is a number of milliseconds"))?;
         let store = StoreId::from_uuid(uuid).ok_or_else(|| bad(&k, "store id is not a uuid"))?;
         if store_id(mesh, &creator, kind, profile, &nonce) != store {
             return Err(RootRuleError::BadStoreId(store.to_uuid()));
@@ -343,7 +399,8 @@ fn name_value(key: &str, v: &[u8]) -> Result<String, RootRuleError> {
 /// A store or channel name: what `store create --name` accepts.
 fn store_name(key: &str, v: &[u8]) -> Result<String, RootRuleError> {
     let s = std::str::from_utf8(v).map_err(|_| bad(key, "not UTF-8"))?;
-    super::validate_name(s).map_err(|_| bad(key, "store names are 1-64 letters, digits, '-', '_', '.'"))?;
+    super::validate_name(s)
+        .map_err(|_| bad(key, "store names are 1-64 letters, digits, '-', '_', '.'"))?;
     Ok(s.to_string())
 }
 
@@ -352,7 +409,9 @@ fn parse_cutoff(key: &str, v: &[u8]) -> Result<Vec<(StoreId, u64)>, RootRuleErro
     let s = std::str::from_utf8(v).map_err(|_| bad(key, "not UTF-8"))?;
     let mut out: Vec<(StoreId, u64)> = Vec::new();
     for item in s.split(',').filter(|i| !i.is_empty()) {
-        let (u, n) = item.split_once(':').ok_or_else(|| bad(key, "cut-off is `uuid:seq,…`"))?;
+        let (u, n) = item
+            .split_once(':')
+            .ok_or_else(|| bad(key, "cut-off is `uuid:seq,…`"))?;
         let store = StoreId::from_uuid(u).ok_or_else(|| bad(key, "cut-off is `uuid:seq,…`"))?;
         let seq: u64 = n.parse().map_err(|_| bad(key, "cut-off is `uuid:seq,…`"))?;
         if out.iter().any(|(s, _)| *s == store) {

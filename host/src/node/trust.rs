@@ -49,7 +49,15 @@ const DERIVED_BY_MESH: &[Def] = &[MEMBERS, MESH_STORES, NODE_NAMES, CHANNELS];
 
 /// Every table, so a fresh database has them all before the first read.
 pub(crate) const ALL: &[Def] = &[
-    MEMBERS, REVOKED, CUTOFFS, DECLS, MESH_STORES, NAMES, DELETED, NODE_NAMES, CHANNELS,
+    MEMBERS,
+    REVOKED,
+    CUTOFFS,
+    DECLS,
+    MESH_STORES,
+    NAMES,
+    DELETED,
+    NODE_NAMES,
+    CHANNELS,
 ];
 
 fn key2(a: &[u8], b: &[u8]) -> Vec<u8> {
@@ -71,7 +79,10 @@ pub(crate) enum Owner {
     /// The root store of a mesh this node knows.
     Root,
     /// A declared store of `mesh`.
-    Store { mesh: StoreId, deleted: bool },
+    Store {
+        mesh: StoreId,
+        deleted: bool,
+    },
     Unknown,
 }
 
@@ -85,7 +96,9 @@ pub(crate) struct TrustView<T> {
 }
 
 impl TrustView<redb::Table<'_, &'static [u8], &'static [u8]>> {
-    pub(crate) fn write(txn: &WriteTransaction) -> Result<TrustView<redb::Table<'_, &'static [u8], &'static [u8]>>, NodeError> {
+    pub(crate) fn write(
+        txn: &WriteTransaction,
+    ) -> Result<TrustView<redb::Table<'_, &'static [u8], &'static [u8]>>, NodeError> {
         Ok(TrustView {
             members: txn.open_table(MEMBERS)?,
             revoked: txn.open_table(REVOKED)?,
@@ -103,9 +116,13 @@ impl TrustView<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(NodeError::from(e)),
         };
-        let (Some(members), Some(revoked), Some(cutoffs), Some(decls), Some(deleted)) =
-            (open(MEMBERS)?, open(REVOKED)?, open(CUTOFFS)?, open(DECLS)?, open(DELETED)?)
-        else {
+        let (Some(members), Some(revoked), Some(cutoffs), Some(decls), Some(deleted)) = (
+            open(MEMBERS)?,
+            open(REVOKED)?,
+            open(CUTOFFS)?,
+            open(DECLS)?,
+            open(DELETED)?,
+        ) else {
             return Ok(None);
         };
         Ok(Some(TrustView {
@@ -123,7 +140,9 @@ impl TrustView<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
 pub(crate) enum Standing {
     Member,
     /// Revoked; entries up to `cutoff` in this store stand.
-    Revoked { cutoff: u64 },
+    Revoked {
+        cutoff: u64,
+    },
     Stranger,
 }
 
@@ -135,7 +154,8 @@ impl<T: ReadableTable<&'static [u8], &'static [u8]>> TrustView<T> {
         let Some(d) = self.decls.get(store.0.as_slice())? else {
             return Ok(Owner::Unknown);
         };
-        let mesh = StoreId::from_slice(d.value().get(..16).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
+        let mesh =
+            StoreId::from_slice(d.value().get(..16).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
         let deleted = self.deleted.get(store.0.as_slice())?.is_some();
         Ok(Owner::Store { mesh, deleted })
     }
@@ -159,19 +179,34 @@ impl<T: ReadableTable<&'static [u8], &'static [u8]>> TrustView<T> {
             };
             return Ok(Standing::Revoked { cutoff });
         }
-        Ok(match self.members.get(mk.as_slice())?.map(|v| v.value().first().copied()) {
-            Some(Some(1)) => Standing::Member,
-            _ => Standing::Stranger,
-        })
+        Ok(
+            match self
+                .members
+                .get(mk.as_slice())?
+                .map(|v| v.value().first().copied())
+            {
+                Some(Some(1)) => Standing::Member,
+                _ => Standing::Stranger,
+            },
+        )
     }
 
     /// Whether `author` may read and write `mesh` now (sync, gossip).
-    pub(crate) fn is_active(&self, mesh: &StoreId, founder: &AuthorId, author: &AuthorId) -> Result<bool, NodeError> {
+    pub(crate) fn is_active(
+        &self,
+        mesh: &StoreId,
+        founder: &AuthorId,
+        author: &AuthorId,
+    ) -> Result<bool, NodeError> {
         Ok(self.standing(mesh, founder, mesh, author)? == Standing::Member)
     }
 
     /// The id of the entry that revoked `author`, if one did.
-    pub(crate) fn revoked_by(&self, mesh: &StoreId, author: &AuthorId) -> Result<Option<[u8; 32]>, NodeError> {
+    pub(crate) fn revoked_by(
+        &self,
+        mesh: &StoreId,
+        author: &AuthorId,
+    ) -> Result<Option<[u8; 32]>, NodeError> {
         Ok(self
             .revoked
             .get(key2(&mesh.0, &author.0).as_slice())?
@@ -207,25 +242,38 @@ pub(crate) fn apply_root(
                 let mk = key2(&mesh.0, &node.0);
                 match status {
                     Status::Active => {
-                        txn.open_table(MEMBERS)?.insert(mk.as_slice(), [1u8].as_slice())?;
+                        txn.open_table(MEMBERS)?
+                            .insert(mk.as_slice(), [1u8].as_slice())?;
                     }
                     Status::Revoked => {
-                        txn.open_table(MEMBERS)?.insert(mk.as_slice(), [2u8].as_slice())?;
-                        txn.open_table(REVOKED)?.insert(mk.as_slice(), e.id.0.as_slice())?;
+                        txn.open_table(MEMBERS)?
+                            .insert(mk.as_slice(), [2u8].as_slice())?;
+                        txn.open_table(REVOKED)?
+                            .insert(mk.as_slice(), e.id.0.as_slice())?;
                     }
                 }
             }
             RootWrite::NodeCutoff(node, cutoffs) => {
                 let mut t = txn.open_table(CUTOFFS)?;
                 for (store, seq) in cutoffs {
-                    t.insert(key2(&store.0, &node.0).as_slice(), seq.to_be_bytes().as_slice())?;
+                    t.insert(
+                        key2(&store.0, &node.0).as_slice(),
+                        seq.to_be_bytes().as_slice(),
+                    )?;
                 }
             }
             RootWrite::NodeName(node, name) => {
-                lww_put(txn, NODE_NAMES, &key2(&mesh.0, &node.0), &lww, name.as_bytes())?;
+                lww_put(
+                    txn,
+                    NODE_NAMES,
+                    &key2(&mesh.0, &node.0),
+                    &lww,
+                    name.as_bytes(),
+                )?;
             }
             RootWrite::StoreDecl(d) => {
-                txn.open_table(DECLS)?.insert(d.store.0.as_slice(), encode_decl(mesh, d).as_slice())?;
+                txn.open_table(DECLS)?
+                    .insert(d.store.0.as_slice(), encode_decl(mesh, d).as_slice())?;
                 txn.open_table(MESH_STORES)?
                     .insert(key2(&mesh.0, &d.store.0).as_slice(), [].as_slice())?;
             }
@@ -233,10 +281,17 @@ pub(crate) fn apply_root(
                 lww_put(txn, NAMES, &store.0, &lww, name.as_bytes())?;
             }
             RootWrite::StoreDeleted(store) => {
-                txn.open_table(DELETED)?.insert(store.0.as_slice(), [].as_slice())?;
+                txn.open_table(DELETED)?
+                    .insert(store.0.as_slice(), [].as_slice())?;
             }
             RootWrite::Channel(name, store) => {
-                lww_put(txn, CHANNELS, &key2(&mesh.0, name.as_bytes()), &lww, &store.0)?;
+                lww_put(
+                    txn,
+                    CHANNELS,
+                    &key2(&mesh.0, name.as_bytes()),
+                    &lww,
+                    &store.0,
+                )?;
             }
             RootWrite::MeshName(_) | RootWrite::PluginInfo => {}
         }
@@ -244,7 +299,13 @@ pub(crate) fn apply_root(
     Ok(())
 }
 
-fn lww_put(txn: &WriteTransaction, def: Def, key: &[u8], stamp: &[u8; 72], value: &[u8]) -> Result<(), NodeError> {
+fn lww_put(
+    txn: &WriteTransaction,
+    def: Def,
+    key: &[u8],
+    stamp: &[u8; 72],
+    value: &[u8],
+) -> Result<(), NodeError> {
     let mut t = txn.open_table(def)?;
     let newer = match t.get(key)? {
         Some(old) => old.value().get(..72).is_none_or(|s| s < stamp.as_slice()),
@@ -258,7 +319,11 @@ fn lww_put(txn: &WriteTransaction, def: Def, key: &[u8], stamp: &[u8; 72], value
 
 /// What a revocation in `writes` makes void: for every store of the mesh
 /// (and the root), the revoked node's entries above its cut-off.
-pub(crate) fn voids_of(txn: &WriteTransaction, mesh: &StoreId, writes: &[RootWrite]) -> Result<Vec<VoidAbove>, NodeError> {
+pub(crate) fn voids_of(
+    txn: &WriteTransaction,
+    mesh: &StoreId,
+    writes: &[RootWrite],
+) -> Result<Vec<VoidAbove>, NodeError> {
     let mut out = Vec::new();
     let revoked: Vec<AuthorId> = writes
         .iter()
@@ -366,22 +431,34 @@ pub(crate) struct DeclaredStore {
 
 /// Every store `mesh` declares, with its current name. Bounded records
 /// (validated at ingest), so this cannot fail on replicated content.
-pub(crate) fn declared_stores(txn: &redb::ReadTransaction, mesh: &StoreId) -> Result<Vec<DeclaredStore>, NodeError> {
+pub(crate) fn declared_stores(
+    txn: &redb::ReadTransaction,
+    mesh: &StoreId,
+) -> Result<Vec<DeclaredStore>, NodeError> {
     let open = |d: Def| match txn.open_table(d) {
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(NodeError::from(e)),
     };
-    let (Some(ms), Some(decls), Some(names), Some(deleted)) = (open(MESH_STORES)?, open(DECLS)?, open(NAMES)?, open(DELETED)?) else {
+    let (Some(ms), Some(decls), Some(names), Some(deleted)) = (
+        open(MESH_STORES)?,
+        open(DECLS)?,
+        open(NAMES)?,
+        open(DELETED)?,
+    ) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for id in mesh_stores(&ms, mesh)? {
-        let Some(d) = decls.get(id.0.as_slice())? else { continue };
+        let Some(d) = decls.get(id.0.as_slice())? else {
+            continue;
+        };
         let (_, decl) = decode_decl(id, d.value())?;
-        let name = names
-            .get(id.0.as_slice())?
-            .and_then(|v| v.value().get(72..).map(|n| String::from_utf8_lossy(n).into_owned()));
+        let name = names.get(id.0.as_slice())?.and_then(|v| {
+            v.value()
+                .get(72..)
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+        });
         out.push(DeclaredStore {
             decl,
             name,
@@ -392,7 +469,10 @@ pub(crate) fn declared_stores(txn: &redb::ReadTransaction, mesh: &StoreId) -> Re
 }
 
 /// `(node, name, status)` for every node the mesh's root log names.
-pub(crate) fn members(txn: &redb::ReadTransaction, mesh: &StoreId) -> Result<Vec<(AuthorId, String, &'static str)>, NodeError> {
+pub(crate) fn members(
+    txn: &redb::ReadTransaction,
+    mesh: &StoreId,
+) -> Result<Vec<(AuthorId, String, &'static str)>, NodeError> {
     let open = |d: Def| match txn.open_table(d) {
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -407,10 +487,18 @@ pub(crate) fn members(txn: &redb::ReadTransaction, mesh: &StoreId) -> Result<Vec
     for row in members.range(lo.as_slice()..=hi.as_slice())? {
         let (k, v) = row?;
         let node = AuthorId::from_slice(&k.value()[16..]).ok_or_else(corrupt)?;
-        let status = if v.value().first() == Some(&1) { "active" } else { "revoked" };
+        let status = if v.value().first() == Some(&1) {
+            "active"
+        } else {
+            "revoked"
+        };
         let name = names
             .get(k.value())?
-            .and_then(|n| n.value().get(72..).map(|n| String::from_utf8_lossy(n).into_owned()))
+            .and_then(|n| {
+                n.value()
+                    .get(72..)
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+            })
             .unwrap_or_default();
         out.push((node, name, status));
     }
@@ -418,7 +506,11 @@ pub(crate) fn members(txn: &redb::ReadTransaction, mesh: &StoreId) -> Result<Vec
 }
 
 /// The store a channel name points to in `mesh`.
-pub fn channel(txn: &redb::ReadTransaction, mesh: &StoreId, name: &str) -> Result<Option<StoreId>, NodeError> {
+pub fn channel(
+    txn: &redb::ReadTransaction,
+    mesh: &StoreId,
+    name: &str,
+) -> Result<Option<StoreId>, NodeError> {
     let t = match txn.open_table(CHANNELS) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),

@@ -102,12 +102,21 @@ pub fn carry(from: &Node, to: &Node) {
 pub fn post(n: &Node, store: &str, text: &str) -> SignedEntry {
     let h = n.resolve(store, Some(store)).expect("resolve store");
     let req = request(&h, "Post", &[("text", Value::String(text.into()))]);
-    n.call(&h, "Post", &req).expect("post").entry.expect("a command")
+    n.call(&h, "Post", &req)
+        .expect("post")
+        .entry
+        .expect("a command")
 }
 
 /// Encodes a request message for `method` from field values.
 pub fn request(h: &StoreHandle, method: &str, fields: &[(&str, Value)]) -> Vec<u8> {
-    let m = h.plugin.info().method(method).expect("method").input.clone();
+    let m = h
+        .plugin
+        .info()
+        .method(method)
+        .expect("method")
+        .input
+        .clone();
     let mut msg = DynamicMessage::new(m);
     for (k, v) in fields {
         msg.set_field_by_name(k, v.clone());
@@ -134,7 +143,11 @@ impl Forger<'_> {
     pub fn next(&self, on: &Node, store: StoreId, payload: Vec<u8>) -> SignedEntry {
         let k = on.kernel();
         let author = self.id.author();
-        let tip = k.tips(&store).expect("tips").into_iter().find(|t| t.author == author);
+        let tip = k
+            .tips(&store)
+            .expect("tips")
+            .into_iter()
+            .find(|t| t.author == author);
         let (seq, prev) = tip.map_or((1, EntryId::ZERO), |t| (t.seq + 1, t.id));
         let heads = k.heads(&store).expect("heads");
         let mut hlc = now_ms() << COUNTER_BITS;
