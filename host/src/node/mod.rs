@@ -431,11 +431,6 @@ impl Node {
             Some(s) => self.find_mesh(s)?,
             None => self.current_mesh()?,
         };
-        let root = self
-            .registry
-            .get(&record.root)
-            .ok_or_else(|| NodeError::UnknownMesh(record.name.clone()))?;
-        let _ = root;
         let tx = self.kernel.db().begin_read()?;
         let members = trust::members(&tx, &record.root)?
             .into_iter()

@@ -111,11 +111,7 @@ impl TrustView<redb::Table<'_, &'static [u8], &'static [u8]>> {
 
 impl TrustView<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
     pub(crate) fn read(txn: &redb::ReadTransaction) -> Result<Option<Self>, NodeError> {
-        let open = |d: Def| match txn.open_table(d) {
-            Ok(t) => Ok(Some(t)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(NodeError::from(e)),
-        };
+        let open = |d: Def| super::read_table(txn, d);
         let (Some(members), Some(revoked), Some(cutoffs), Some(decls), Some(deleted)) = (
             open(MEMBERS)?,
             open(REVOKED)?,
@@ -435,11 +431,7 @@ pub(crate) fn declared_stores(
     txn: &redb::ReadTransaction,
     mesh: &StoreId,
 ) -> Result<Vec<DeclaredStore>, NodeError> {
-    let open = |d: Def| match txn.open_table(d) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(NodeError::from(e)),
-    };
+    let open = |d: Def| super::read_table(txn, d);
     let (Some(ms), Some(decls), Some(names), Some(deleted)) = (
         open(MESH_STORES)?,
         open(DECLS)?,
@@ -473,11 +465,7 @@ pub(crate) fn members(
     txn: &redb::ReadTransaction,
     mesh: &StoreId,
 ) -> Result<Vec<(AuthorId, String, &'static str)>, NodeError> {
-    let open = |d: Def| match txn.open_table(d) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(NodeError::from(e)),
-    };
+    let open = |d: Def| super::read_table(txn, d);
     let (Some(members), Some(names)) = (open(MEMBERS)?, open(NODE_NAMES)?) else {
         return Ok(Vec::new());
     };
