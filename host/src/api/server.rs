@@ -1,6 +1,8 @@
 //! The daemon's Unix socket server. Each connection gets a small pool of
-//! worker threads, so a client may pipeline requests: concurrent commands
-//! land in the kernel's same group commit instead of one fsync each.
+//! worker threads and one finisher, so a client may pipeline requests: a
+//! worker prepares a command and hands its op to the kernel, the finisher
+//! waits for it to be durable and answers. Many commands so share one group
+//! commit (one fsync) without a blocked thread per command in flight.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -12,8 +14,11 @@ use std::time::Duration;
 use super::{MAX_FRAME, Request, RequestFrame, Response, ResponseFrame, service};
 use crate::node::Node;
 
-/// Workers per connection: how many of one client's requests run at once.
-const WORKERS_PER_CONNECTION: usize = 64;
+/// Workers per connection: how many of one client's requests are prepared
+/// at once (CPU work; waiting for the disk is the finisher's).
+const WORKERS_PER_CONNECTION: usize = 4;
+/// Commands of one connection waiting for their commit.
+const IN_FLIGHT_PER_CONNECTION: usize = 1024;
 
 pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
@@ -124,24 +129,44 @@ fn send(w: &Mutex<BufWriter<UnixStream>>, id: u64, resp: Response) -> bool {
     write_frame(&mut *w, &body).is_ok()
 }
 
+type Finish = Box<dyn FnOnce() -> Response + Send>;
+
 fn serve_connection(node: Arc<Node>, stream: UnixStream) -> io::Result<()> {
     let writer = Arc::new(Mutex::new(BufWriter::new(stream.try_clone()?)));
     let mut reader = BufReader::new(stream);
     let (tx, rx) = crossbeam_channel::bounded::<RequestFrame>(WORKERS_PER_CONNECTION * 4);
-    let workers: Vec<_> = (0..WORKERS_PER_CONNECTION)
+    let (to_finish, finish) = crossbeam_channel::bounded::<(u64, Finish)>(IN_FLIGHT_PER_CONNECTION);
+    let mut workers: Vec<_> = (0..WORKERS_PER_CONNECTION)
         .map(|_| {
             let (rx, node, writer) = (rx.clone(), node.clone(), writer.clone());
+            let to_finish = to_finish.clone();
             std::thread::spawn(move || {
                 for frame in rx {
-                    let resp = service::handle(&node, frame.req, true);
-                    if !send(&writer, frame.id, resp) {
-                        break;
+                    match service::begin(&node, frame.req, true) {
+                        service::Begun::Done(resp) => {
+                            if !send(&writer, frame.id, resp) {
+                                break;
+                            }
+                        }
+                        service::Begun::Pending(f) => {
+                            if to_finish.send((frame.id, f)).is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             })
         })
         .collect();
-    drop(rx);
+    drop((rx, to_finish));
+    let w = writer.clone();
+    workers.push(std::thread::spawn(move || {
+        // Commits complete in submission order, so waiting in order costs
+        // nothing; a closed socket only stops the answers, not the commits.
+        for (id, f) in finish {
+            send(&w, id, f());
+        }
+    }));
     let result = loop {
         let body = match read_frame(&mut reader) {
             Ok(Some(b)) => b,

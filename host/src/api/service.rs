@@ -103,6 +103,50 @@ fn pick_store(node: &Node, sel: Option<&str>) -> Result<StoreHandle, NodeError> 
 }
 
 /// Answers one request. `daemon` says whether a daemon is serving it.
+/// A request begun by [`begin`]: answered, or a command whose op is in the
+/// kernel's group commit.
+pub enum Begun {
+    Done(Response),
+    Pending(Box<dyn FnOnce() -> Response + Send>),
+}
+
+/// Start serving `req`: a store command returns once its op is queued for
+/// commit (the caller finishes it off its worker thread); everything else
+/// is answered at once, as [`handle`] would.
+pub fn begin(node: &Node, req: Request, daemon: bool) -> Begun {
+    let Request::Call {
+        selector,
+        explicit,
+        method,
+        request,
+    } = req
+    else {
+        return Begun::Done(handle(node, req, daemon));
+    };
+    let started = (|| -> Result<_, NodeError> {
+        let h = node.resolve(&selector, explicit.as_deref())?;
+        node.check_verified(&h)?;
+        let pending = node.call_async(&h, &method, &request.0)?;
+        Ok((h, pending))
+    })();
+    match started {
+        Err(e) => Begun::Done(Response::error(e)),
+        Ok((h, crate::node::CallPending::Done(out))) => Begun::Done(called(&h, out)),
+        Ok((h, pending)) => Begun::Pending(Box::new(move || match pending.wait() {
+            Ok(out) => called(&h, out),
+            Err(e) => Response::error(e),
+        })),
+    }
+}
+
+fn called(h: &StoreHandle, out: crate::node::CallOutcome) -> Response {
+    Response::Called {
+        store: store_info(h),
+        entry: out.entry.as_ref().map(|e| entry_view(e, None)),
+        reply: Hex(out.reply),
+    }
+}
+
 pub fn handle(node: &Node, req: Request, daemon: bool) -> Response {
     match handle_inner(node, req, daemon) {
         Ok(r) => r,
@@ -230,12 +274,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         } => {
             let h = node.resolve(&selector, explicit.as_deref())?;
             node.check_verified(&h)?;
-            let out = node.call(&h, &method, &request.0)?;
-            Response::Called {
-                store: store_info(&h),
-                entry: out.entry.as_ref().map(|e| entry_view(e, None)),
-                reply: Hex(out.reply),
-            }
+            called(&h, node.call(&h, &method, &request.0)?)
         }
         Request::Watch { .. } => {
             return Err(NodeError::RootSchema("watch is a streaming request".into()));

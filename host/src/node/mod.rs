@@ -161,6 +161,27 @@ pub struct CallOutcome {
     pub reply: Vec<u8>,
 }
 
+/// A call whose op may still be on its way to disk.
+pub enum CallPending {
+    /// A query, or a command already answered.
+    Done(CallOutcome),
+    /// A command's op, handed to the kernel's group commit.
+    Append(lattice_kernel::Pending<SignedEntry>),
+}
+
+impl CallPending {
+    /// Block until the op is durable (at once for a query).
+    pub fn wait(self) -> Result<CallOutcome, NodeError> {
+        match self {
+            CallPending::Done(o) => Ok(o),
+            CallPending::Append(p) => Ok(CallOutcome {
+                entry: Some(p.wait()?),
+                reply: Vec::new(),
+            }),
+        }
+    }
+}
+
 pub struct StoreStatus {
     pub handle: StoreHandle,
     pub log: LogStatus,
@@ -690,6 +711,19 @@ impl Node {
         method: &str,
         req: &[u8],
     ) -> Result<CallOutcome, NodeError> {
+        self.call_async(h, method, req)?.wait()
+    }
+
+    /// Like [`Node::call`], but a command returns as soon as its op is
+    /// handed to the kernel: [`CallPending::wait`] blocks until it is
+    /// durable. A server can so keep many commands in one group commit
+    /// without a blocked thread for each.
+    pub fn call_async(
+        &self,
+        h: &StoreHandle,
+        method: &str,
+        req: &[u8],
+    ) -> Result<CallPending, NodeError> {
         let info = h.plugin.info();
         let Some(m) = info.method(method) else {
             return Err(NodeError::UnknownMethod {
@@ -701,7 +735,7 @@ impl Node {
         let tx = self.kernel.db().begin_read()?;
         if m.is_query {
             let reply = h.plugin.query(&tx, &h.id.0, method, req)?;
-            return Ok(CallOutcome { entry: None, reply });
+            return Ok(CallPending::Done(CallOutcome { entry: None, reply }));
         }
         let ctx = Context {
             author: self.author().0.to_vec(),
@@ -709,11 +743,9 @@ impl Node {
         };
         let payload = h.plugin.prepare(&tx, &h.id.0, &ctx, method, req)?;
         drop(tx);
-        let entry = self.kernel.append(h.id, payload)?;
-        Ok(CallOutcome {
-            entry: Some(entry),
-            reply: Vec::new(),
-        })
+        Ok(CallPending::Append(
+            self.kernel.append_async(h.id, payload)?,
+        ))
     }
 
     /// Every entry committed from now on, as it becomes durable.

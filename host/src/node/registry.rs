@@ -68,10 +68,26 @@ pub struct MeshRecord {
 struct Inner {
     stores: HashMap<StoreId, StoreHandle>,
     meshes: HashMap<StoreId, MeshRecord>,
-    /// A root store changed since the last refresh.
-    dirty: bool,
+    /// What root entries changed since the last refresh.
+    dirty: Dirty,
     /// Plugin blobs that declared stores need and this node lacks.
     missing: std::collections::BTreeSet<[u8; 32]>,
+}
+
+/// What a refresh has to re-read: a few stores (the usual case: one store
+/// created, renamed or deleted), or everything (a mesh joined, a root
+/// rebuilt). Refreshing only what changed keeps `store create` O(1) in the
+/// number of stores a node holds.
+#[derive(Default)]
+struct Dirty {
+    all: bool,
+    stores: std::collections::BTreeSet<StoreId>,
+}
+
+impl Dirty {
+    fn is_clean(&self) -> bool {
+        !self.all && self.stores.is_empty()
+    }
 }
 
 /// Live events for watchers: every committed entry, after it is durable.
@@ -210,7 +226,7 @@ impl Registry {
             },
         );
         inner.meshes.insert(rec.root, rec);
-        inner.dirty = true;
+        inner.dirty.all = true;
         Ok(())
     }
 
@@ -230,10 +246,89 @@ impl Registry {
             .cloned()
     }
 
-    /// Re-reads the declared stores of every mesh from the trust tables and
-    /// opens those not yet running; closes deleted ones. Stores whose plugin
-    /// blob is not here yet are skipped (and retried on the next refresh).
+    /// Brings the open stores up to date with the trust tables: re-reads
+    /// the stores root entries touched since the last refresh (or all of
+    /// them, after a mesh-wide change), opens those not yet running, renames
+    /// and closes. Stores whose plugin blob is not here yet are skipped (and
+    /// retried on the next refresh).
     pub fn refresh(&self, tx: &redb::ReadTransaction) -> Result<(), NodeError> {
+        let dirty = {
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut inner.dirty)
+        };
+        let r = if dirty.all
+            || !self
+                .inner
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .missing
+                .is_empty()
+        {
+            self.refresh_all(tx)
+        } else {
+            dirty
+                .stores
+                .iter()
+                .try_for_each(|id| self.refresh_store(tx, *id))
+        };
+        if r.is_err() {
+            // Try again next time.
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            inner.dirty.all = true;
+        }
+        r
+    }
+
+    /// Re-reads one store's declaration, name and tombstone.
+    fn refresh_store(&self, tx: &redb::ReadTransaction, id: StoreId) -> Result<(), NodeError> {
+        let found = trust::declared_store(tx, id)?;
+        let Some((mesh, d)) = found.filter(|(m, d)| !d.deleted && self.mesh(m).is_some()) else {
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            if inner.stores.get(&id).is_some_and(|h| !h.is_root()) {
+                inner.stores.remove(&id);
+            }
+            return Ok(());
+        };
+        let name = d.name.clone().unwrap_or_else(|| id.to_uuid());
+        let plugin = match self.get(&id) {
+            Some(h) => h.plugin,
+            None => match self.load_kind(&d.decl.kind) {
+                Ok(p) => p,
+                Err(NodeError::MissingBlob(_)) => {
+                    if let Some(h) = lattice_kernel::EntryId::from_hex(&d.decl.kind) {
+                        self.inner
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .missing
+                            .insert(h.0);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(store = %id.to_uuid(), error = %e, "store declared but cannot be opened");
+                    return Ok(());
+                }
+            },
+        };
+        let handle = StoreHandle {
+            id,
+            mesh,
+            name,
+            kind: d.decl.kind,
+            created_at: d.decl.created_at,
+            profile: d.decl.profile,
+            plugin,
+        };
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .stores
+            .insert(id, handle);
+        Ok(())
+    }
+
+    /// Re-reads the declared stores of every mesh.
+    fn refresh_all(&self, tx: &redb::ReadTransaction) -> Result<(), NodeError> {
         let meshes: Vec<StoreId> = self
             .inner
             .read()
@@ -286,7 +381,6 @@ impl Registry {
             .stores
             .retain(|id, h| h.is_root() || open.contains_key(id));
         inner.stores.extend(open);
-        inner.dirty = false;
         inner.missing = missing;
         Ok(())
     }
@@ -365,7 +459,8 @@ impl Registry {
                     profile,
                     plugin,
                 });
-                inner.dirty = true;
+                // Its name (and anything else) is read at the next refresh.
+                inner.dirty.stores.insert(*store);
                 Ok(())
             }
             Err(e) => {
@@ -385,7 +480,34 @@ impl Registry {
     }
 
     fn mark_dirty(&self) {
-        self.inner.write().unwrap_or_else(|e| e.into_inner()).dirty = true;
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .all = true;
+    }
+
+    /// Root writes that change what a refresh would open, rename or close.
+    fn mark_written(&self, writes: &[RootWrite]) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        for w in writes {
+            match w {
+                RootWrite::StoreName(id, _) | RootWrite::StoreDeleted(id) => {
+                    inner.dirty.stores.insert(*id);
+                }
+                RootWrite::StoreDecl(d) => {
+                    inner.dirty.stores.insert(d.store);
+                }
+                // Membership is read from the trust tables on every check;
+                // channels, node names and plugin info are not held here.
+                RootWrite::MeshName(_)
+                | RootWrite::NodeStatus(..)
+                | RootWrite::NodeCutoff(..)
+                | RootWrite::NodeName(..)
+                | RootWrite::Channel(..)
+                | RootWrite::PluginInfo => {}
+            }
+        }
     }
 }
 
@@ -504,7 +626,7 @@ impl CommitHook for NodeHook {
                 .root_writes(e)
                 .ok_or("a root entry applied without passing the root rules")?;
             trust::apply_root(txn, &rec.root, e, &writes)?;
-            reg.mark_dirty();
+            reg.mark_written(&writes);
         }
         Ok(())
     }
@@ -531,7 +653,13 @@ impl CommitHook for NodeHook {
 
     fn committed(&self, entries: &[SignedEntry]) {
         let reg = &self.0;
-        if reg.inner.read().unwrap_or_else(|e| e.into_inner()).dirty {
+        if !reg
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .is_clean()
+        {
             if let Some(k) = reg.kernel() {
                 match k.db().begin_read() {
                     Ok(tx) => {

@@ -431,33 +431,75 @@ pub(crate) fn declared_stores(
     txn: &redb::ReadTransaction,
     mesh: &StoreId,
 ) -> Result<Vec<DeclaredStore>, NodeError> {
-    let open = |d: Def| super::read_table(txn, d);
-    let (Some(ms), Some(decls), Some(names), Some(deleted)) = (
-        open(MESH_STORES)?,
-        open(DECLS)?,
-        open(NAMES)?,
-        open(DELETED)?,
-    ) else {
+    let Some(t) = DeclTables::open(txn)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for id in mesh_stores(&ms, mesh)? {
-        let Some(d) = decls.get(id.0.as_slice())? else {
-            continue;
+    for id in mesh_stores(&t.mesh_stores, mesh)? {
+        if let Some((_, d)) = t.get(id)? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// One declared store and its mesh, `None` if it is not declared.
+pub(crate) fn declared_store(
+    txn: &redb::ReadTransaction,
+    id: StoreId,
+) -> Result<Option<(StoreId, DeclaredStore)>, NodeError> {
+    match DeclTables::open(txn)? {
+        Some(t) => t.get(id),
+        None => Ok(None),
+    }
+}
+
+struct DeclTables {
+    mesh_stores: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    decls: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    names: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    deleted: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl DeclTables {
+    fn open(txn: &redb::ReadTransaction) -> Result<Option<Self>, NodeError> {
+        let open = |d: Def| super::read_table(txn, d);
+        let (Some(mesh_stores), Some(decls), Some(names), Some(deleted)) = (
+            open(MESH_STORES)?,
+            open(DECLS)?,
+            open(NAMES)?,
+            open(DELETED)?,
+        ) else {
+            return Ok(None);
         };
-        let (_, decl) = decode_decl(id, d.value())?;
-        let name = names.get(id.0.as_slice())?.and_then(|v| {
+        Ok(Some(DeclTables {
+            mesh_stores,
+            decls,
+            names,
+            deleted,
+        }))
+    }
+
+    fn get(&self, id: StoreId) -> Result<Option<(StoreId, DeclaredStore)>, NodeError> {
+        let Some(d) = self.decls.get(id.0.as_slice())? else {
+            return Ok(None);
+        };
+        let (mesh, decl) = decode_decl(id, d.value())?;
+        let name = self.names.get(id.0.as_slice())?.and_then(|v| {
             v.value()
                 .get(72..)
                 .map(|n| String::from_utf8_lossy(n).into_owned())
         });
-        out.push(DeclaredStore {
-            decl,
-            name,
-            deleted: deleted.get(id.0.as_slice())?.is_some(),
-        });
+        let deleted = self.deleted.get(id.0.as_slice())?.is_some();
+        Ok(Some((
+            mesh,
+            DeclaredStore {
+                decl,
+                name,
+                deleted,
+            },
+        )))
     }
-    Ok(out)
 }
 
 /// `(node, name, status)` for every node the mesh's root log names.

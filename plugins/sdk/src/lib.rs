@@ -40,6 +40,8 @@ pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 #[cfg(target_arch = "wasm32")]
+mod heap;
+#[cfg(target_arch = "wasm32")]
 mod wasm_rt;
 
 /// Re-exported so generated structs (`::prost::...`) and plugin code use the

@@ -4,8 +4,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-#[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+use crate::heap::ALLOC;
 
 /// A panic (a bug, an out-of-bounds index...) becomes a wasm trap: the host
 /// discards the call's state writes and reports an error. There is nowhere
