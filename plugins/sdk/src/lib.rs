@@ -36,11 +36,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 
+#[cfg(target_arch = "wasm32")]
+mod heap;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
-#[cfg(target_arch = "wasm32")]
-mod heap;
 #[cfg(target_arch = "wasm32")]
 mod wasm_rt;
 
