@@ -15,6 +15,8 @@ use lattice_host::api::{Hex, Request, Response, service};
 use lattice_host::node::network::NetOptions;
 use lattice_host::node::{Node, resolve_data_dir};
 
+use lattice_cli::dynamic::terminal_safe as safe;
+
 use crate::app::{Cli, Cmd, Global, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
@@ -184,7 +186,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn print_json(resp: &Response) {
-    println!("{}", serde_json::to_string(resp).unwrap_or_default());
+    outln!("{}", serde_json::to_string(resp).unwrap_or_default());
 }
 
 fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
@@ -245,7 +247,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     .as_ref()
                     .map(|s| s.render_op(&e.payload.0, true))
                     .unwrap_or_else(|| "null".into());
-                println!(
+                outln!(
                     "{{\"seq\":{},\"id\":\"{}\",\"author\":\"{}\",\"hlc\":{},\"op\":{op},\"noop\":{}}}",
                     e.seq,
                     e.id,
@@ -274,9 +276,9 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 current_mesh,
             },
         ) => {
-            println!("node       {author}");
-            println!("data dir   {data_dir}");
-            println!(
+            outln!("node       {author}");
+            outln!("data dir   {data_dir}");
+            outln!(
                 "daemon     {}",
                 if daemon {
                     "running"
@@ -284,31 +286,31 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     "not running (this command opened the data dir itself)"
                 }
             );
-            println!(
+            outln!(
                 "meshes     {meshes}{}",
                 current_mesh
                     .map(|m| format!(" (current: {m})"))
                     .unwrap_or_default()
             );
-            println!("stores     {stores}");
+            outln!("stores     {stores}");
         }
         (Cmd::Mesh(MeshCmd::Create { .. }), Response::Mesh { mesh }) => {
-            println!("{}", mesh.id);
+            outln!("{}", mesh.id);
             eprintln!(
                 "created mesh `{}`; next: `lattice store create --type chat --name general`",
                 mesh.name
             );
         }
         (Cmd::Mesh(MeshCmd::Join { .. }), Response::Mesh { mesh }) => {
-            println!("{}", mesh.id);
+            outln!("{}", mesh.id);
             eprintln!(
                 "joined mesh `{}`; `lattice store list` shows its stores",
                 mesh.name
             );
         }
-        (_, Response::Mesh { mesh }) => println!("{} {}", mesh.id, mesh.name),
+        (_, Response::Mesh { mesh }) => outln!("{} {}", mesh.id, safe(&mesh.name)),
         (_, Response::Invite { token, expires_ms }) => {
-            println!("{token}");
+            outln!("{token}");
             let mins = expires_ms.saturating_sub(lattice_kernel::now_ms()) / 60_000;
             eprintln!(
                 "one-time invite, valid for {mins} min: on the other node run `lattice mesh join TOKEN`"
@@ -328,7 +330,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                         )
                     })
                     .unwrap_or_else(|| "never".into());
-                println!(
+                outln!(
                     "{} {:<12} last seen {seen:<10} {}",
                     p.id,
                     if p.connected {
@@ -339,7 +341,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     p.addrs.join(",")
                 );
                 for (store, _, r) in p.syncs {
-                    println!("    {store:<16} {r}");
+                    outln!("    {store:<16} {r}");
                 }
             }
         }
@@ -350,7 +352,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             eprintln!("deleted store {store}: every member closes it and refuses its new entries");
         }
         (_, Response::Revoked { member }) => {
-            println!("{member}");
+            outln!("{member}");
             eprintln!(
                 "revoked: entries {member:.12}… writes from now on are refused by every member that has this"
             );
@@ -361,7 +363,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             }
             let failed = results.iter().filter(|r| !r.ok).count();
             for r in &results {
-                println!(
+                outln!(
                     "{:<16} {:.12}  {} {}",
                     r.store,
                     r.peer,
@@ -378,11 +380,11 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 eprintln!("no meshes yet: `lattice mesh create`");
             }
             for m in meshes {
-                println!(
+                outln!(
                     "{} {:<36} {}",
                     if m.current { "*" } else { " " },
                     m.id,
-                    m.name
+                    safe(&m.name)
                 );
             }
         }
@@ -394,50 +396,60 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                 stores,
             },
         ) => {
-            println!("mesh     {} ({})", mesh.name, mesh.id);
-            println!("founder  {}", mesh.founder);
-            println!("members  {}", members.len());
+            outln!("mesh     {} ({})", safe(&mesh.name), mesh.id);
+            outln!("founder  {}", mesh.founder);
+            outln!("members  {}", members.len());
             for (pk, name, status) in members {
-                println!("  {pk} {status:<8} {name}");
+                outln!("  {pk} {status:<8} {}", safe(&name));
             }
-            println!("stores   {}", stores.len());
+            outln!("stores   {}", stores.len());
             for s in stores {
-                println!("  {:<20} {:<8} {}", s.name, s.type_name, s.id);
+                outln!("  {:<20} {:<8} {}", safe(&s.name), safe(&s.type_name), s.id);
             }
         }
         (Cmd::Store(StoreCmd::Create { .. }), Response::Store { store }) => {
-            println!("{}", store.id);
+            outln!("{}", store.id);
             eprintln!(
                 "created {} store `{}`; try `lattice {} --help`",
                 store.type_name, store.name, store.name
             );
         }
         (_, Response::Store { store }) => {
-            println!("{} {} ({})", store.id, store.name, store.type_name)
+            outln!(
+                "{} {} ({})",
+                store.id,
+                safe(&store.name),
+                safe(&store.type_name)
+            )
         }
         (_, Response::Stores { stores }) => {
             if stores.is_empty() {
                 eprintln!("no stores yet: `lattice store create --type chat --name general`");
             }
             for s in stores {
-                println!(
+                outln!(
                     "{:<20} {:<8} {} v{}",
-                    s.name, s.type_name, s.id, s.plugin_version
+                    s.name,
+                    s.type_name,
+                    s.id,
+                    s.plugin_version
                 );
             }
         }
         (Cmd::Store(StoreCmd::Digest { .. }), Response::StoreStatus { status }) => {
-            println!("log    {}", status.log_digest);
-            println!("state  {}", status.state_digest);
+            outln!("log    {}", status.log_digest);
+            outln!("state  {}", status.state_digest);
         }
         (_, Response::StoreStatus { status: s }) => {
-            println!("store         {} ({})", s.store.name, s.store.id);
-            println!(
+            outln!("store         {} ({})", safe(&s.store.name), s.store.id);
+            outln!(
                 "plugin        {} v{} {}",
-                s.store.type_name, s.store.plugin_version, s.store.plugin_hash
+                s.store.type_name,
+                s.store.plugin_version,
+                s.store.plugin_hash
             );
-            println!("entries       {}", s.entries);
-            println!(
+            outln!("entries       {}", s.entries);
+            outln!(
                 "heads         {}",
                 s.heads
                     .iter()
@@ -445,25 +457,25 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            println!("log digest    {}", s.log_digest);
-            println!("state digest  {}", s.state_digest);
+            outln!("log digest    {}", s.log_digest);
+            outln!("state digest  {}", s.state_digest);
             if let Some(sync) = &s.sync {
-                println!("replication   {sync}");
+                outln!("replication   {sync}");
             }
             if s.noops > 0 {
-                println!(
+                outln!(
                     "no-op ops     {} (the plugin could not apply them; see `store log`)",
                     s.noops
                 );
             }
             if s.voided > 0 {
-                println!(
+                outln!(
                     "void entries  {} (a revoked member's, past its cut-off: kept, never applied)",
                     s.voided
                 );
             }
             if let Some(h) = &s.halted {
-                println!("HALTED        {h}");
+                outln!("HALTED        {h}");
             }
         }
         (_, Response::Log { store, entries }) => {
@@ -477,7 +489,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     .noop
                     .map(|r| format!("  [no-op: {r}]"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{:>5} {} {} {}{noop}",
                     e.seq,
                     &e.author[..8],
@@ -493,7 +505,7 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     .iter()
                     .map(|(m, q)| if *q { format!("{m}?") } else { m.clone() })
                     .collect();
-                println!(
+                outln!(
                     "{:<10} v{:<8} {} {:>7} B {}  {}",
                     p.name,
                     p.version,
@@ -505,15 +517,15 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             }
         }
         (_, Response::Plugin { plugin: p }) => {
-            println!("name      {}", p.name);
-            println!("version   {}", p.version);
-            println!("hash      {}", p.hash);
-            println!("size      {} bytes", p.size);
-            println!("api       lattice:plugin@{}", p.api_version);
-            println!("service   {}", p.service);
-            println!("op type   {}", p.op_type);
+            outln!("name      {}", safe(&p.name));
+            outln!("version   {}", p.version);
+            outln!("hash      {}", p.hash);
+            outln!("size      {} bytes", p.size);
+            outln!("api       lattice:plugin@{}", p.api_version);
+            outln!("service   {}", p.service);
+            outln!("op type   {}", p.op_type);
             for (m, q) in p.methods {
-                println!(
+                outln!(
                     "  {:<14} {}",
                     lattice_cli::dynamic::kebab_case(&m),
                     if q { "query" } else { "command" }
@@ -521,10 +533,11 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
             }
         }
         (_, Response::Verified { report: r }) => {
-            println!("store         {} ({})", r.store.name, r.store.id);
-            println!(
+            outln!("store         {} ({})", safe(&r.store.name), r.store.id);
+            outln!(
                 "entries       {} checked (hash against id, record header, signature); {} recorded",
-                r.entries_checked, r.entries_recorded
+                r.entries_checked,
+                r.entries_recorded
             );
             let same = |a: &str, b: &str| {
                 if a == b {
@@ -533,17 +546,17 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
                     format!("{a} recorded, {b} recomputed: MISMATCH")
                 }
             };
-            println!(
+            outln!(
                 "log digest    {}",
                 same(&r.log_digest_recorded, &r.log_digest_recomputed)
             );
-            println!("state         {} pairs hashed", r.state_pairs);
-            println!(
+            outln!("state         {} pairs hashed", r.state_pairs);
+            outln!(
                 "state digest  {}",
                 same(&r.state_digest_recorded, &r.state_digest_recomputed)
             );
             for p in &r.problems {
-                println!("problem       {p}");
+                outln!("problem       {p}");
             }
             verify_verdict(&r)?;
         }
@@ -712,12 +725,15 @@ fn watch(dir: &Path, store: Option<String>, json: bool) -> Result<ExitCode> {
                 .map(|s| s.render_op(&entry.payload.0, json))
                 .unwrap_or_default();
             if json {
-                println!(
+                outln!(
                     "{{\"store\":\"{}\",\"id\":\"{}\",\"author\":\"{}\",\"seq\":{},\"op\":{op}}}",
-                    store.name, entry.id, entry.author, entry.seq
+                    store.name,
+                    entry.id,
+                    entry.author,
+                    entry.seq
                 );
             } else {
-                println!(
+                outln!(
                     "{:<12} {} {:>5} {}",
                     store.name,
                     &entry.author[..8],
@@ -771,7 +787,7 @@ fn step(global: &Global, args: &[&str]) -> Result<()> {
             line.push_str(&format!(" {a}"));
         }
     }
-    println!("\n$ {line}");
+    outln!("\n$ {line}");
     let mut full = vec!["lattice".to_string()];
     if let Some(d) = &global.data_dir {
         full.push("--data-dir".into());
@@ -787,7 +803,7 @@ fn step(global: &Global, args: &[&str]) -> Result<()> {
 
 fn demo(global: &Global) -> Result<ExitCode> {
     let dir = resolve_data_dir(global.data_dir.as_deref());
-    println!("Lattice demo: a single node in {}", dir.display());
+    outln!("Lattice demo: a single node in {}", dir.display());
     let (has_mesh, stores) = {
         let mut b = Backend::open(&dir)?;
         let has_mesh =
@@ -828,7 +844,7 @@ fn demo(global: &Global) -> Result<ExitCode> {
     step(global, &["store", "log", "general"])?;
     step(global, &["store", "status", "general"])?;
     demo_mesh()?;
-    println!(
+    outln!(
         "\nNext: `lattice general --help` lists the chat methods (from the plugin's descriptor);\n\
          `lattice daemon` in one terminal and `lattice watch` in another shows ops live;\n\
          `lattice store create --type path/to/plugin.wasm` runs your own CRDT (docs/plugin-guide.md)."
@@ -839,7 +855,7 @@ fn demo(global: &Global) -> Result<ExitCode> {
 /// Part two of the demo: three daemons on this machine (throwaway data
 /// dirs), joined by invite, writing concurrently, converging.
 fn demo_mesh() -> Result<()> {
-    println!(
+    outln!(
         "\n--- Replication: three nodes on this machine (temporary data dirs, loopback QUIC) ---"
     );
     let exe = std::env::current_exe()?;
@@ -882,7 +898,7 @@ fn demo_mesh() -> Result<()> {
             data_dir: Some(dirs[i].path().to_path_buf()),
             ..Global::default()
         };
-        println!(
+        outln!(
             "(node1, node2, node3 each run `lattice daemon`; commands below go to them through their sockets)"
         );
         step(&g(0), &["mesh", "create"])?;
@@ -896,15 +912,15 @@ fn demo_mesh() -> Result<()> {
                 Response::Error { message } => bail!(message),
                 other => bail!("unexpected reply {other:?}"),
             };
-            println!(
+            outln!(
                 "\n[node1] $ lattice mesh invite\n{}…",
                 &token[..40.min(token.len())]
             );
-            println!("[node{}]", i + 1);
+            outln!("[node{}]", i + 1);
             step(&g(i), &["mesh", "join", &token])?;
         }
         for (i, who) in ["node1", "node2", "node3"].iter().enumerate() {
-            println!("[{who}]");
+            outln!("[{who}]");
             step(
                 &g(i),
                 &["general", "post", "--text", &format!("hello from {who}")],
@@ -931,15 +947,15 @@ fn demo_mesh() -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(200));
         };
-        println!("\nconverged (gossip + sync):");
+        outln!("\nconverged (gossip + sync):");
         for (i, (n, d)) in digests.iter().enumerate() {
-            println!(
+            outln!(
                 "  node{}  general: {n} entries, state digest {}",
                 i + 1,
                 &d[..32]
             );
         }
-        println!("[node3]");
+        outln!("[node3]");
         step(&g(2), &["general", "messages"])?;
         Ok(())
     })();
@@ -999,7 +1015,7 @@ fn bench(posts: u32) -> Result<ExitCode> {
             lat.push(t0.elapsed());
         }
         lat.sort();
-        println!(
+        outln!(
             "{label:<30} p50 {:>8.3} ms  p99 {:>8.3} ms",
             percentile(&lat, 0.5).as_secs_f64() * 1e3,
             percentile(&lat, 0.99).as_secs_f64() * 1e3
@@ -1017,7 +1033,7 @@ fn bench(posts: u32) -> Result<ExitCode> {
         done += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{posts} pipelined chat posts via socket  {:.0} ops/s ({secs:.2} s, window {window})",
         posts as f64 / secs
     );
@@ -1056,7 +1072,7 @@ fn bench(posts: u32) -> Result<ExitCode> {
         lat.push(t0.elapsed());
     }
     lat.sort();
-    println!(
+    outln!(
         "one-shot `lattice benchroom topic` (opens the node itself)  p50 {:.1} ms  p99 {:.1} ms",
         percentile(&lat, 0.5).as_secs_f64() * 1e3,
         percentile(&lat, 0.99).as_secs_f64() * 1e3

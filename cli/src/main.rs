@@ -3,6 +3,8 @@
 //! Humans read stderr, programs read stdout; exit 0 on success, 1 on error
 //! (2 for a command line clap refuses), 130 when interrupted.
 
+#[macro_use]
+mod out;
 mod app;
 mod backend;
 mod commands;

@@ -187,12 +187,12 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     };
     if let Some(e) = entry {
         if json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq, "hlc": e.hlc })
             );
         } else {
-            println!("hex:{}", e.id);
+            outln!("hex:{}", e.id);
             eprintln!(
                 "committed to `{}` as entry {} (seq {})",
                 store.name,
@@ -206,7 +206,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         .context("decoding the reply")?;
     let text = dynamic::render_reply(&msg, json);
     if !text.is_empty() {
-        println!("{}", text.trim_end());
+        outln!("{}", text.trim_end());
     } else if !json {
         eprintln!("(empty)");
     }

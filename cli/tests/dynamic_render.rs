@@ -3,7 +3,9 @@
 mod dynamic_common;
 
 use dynamic_common::{chat, kinds, kv, pool, request};
-use lattice_cli::dynamic::{parse_bytes, render_json, render_op, render_reply, render_text};
+use lattice_cli::dynamic::{
+    parse_bytes, render_json, render_op, render_reply, render_text, terminal_safe,
+};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
 
@@ -231,4 +233,31 @@ fn json_output_parses_back_to_the_same_message() {
     let back = from_json("lattice.kv.v1.PutRequest", &render_json(&put));
     assert_eq!(back.encode_to_vec(), put.encode_to_vec());
     assert_eq!(put.encode_to_vec(), b"\x0a\x01a\x12\x02\x00\xff");
+}
+
+/// A forged op's text reaches the renderer with every control intact
+/// (`prepare` is skipped by a modified client): nothing that acts on a
+/// terminal is printed raw, in the block form or the one-line form.
+#[test]
+fn controls_in_peer_text_are_spelled_out() {
+    let evil = "a\u{1b}]8;;http://x\u{7}b\u{1b}[2J\u{9b}c\u{7f}\u{202e}d\u{2066}e\tf";
+    let msg = from_json(
+        "lattice.chat.v1.MessagesReply",
+        &format!(
+            r#"{{"messages":[{{"id":"{ID_1}","author":"{AUTHOR_A}","hlc":"1","text":{}}}]}}"#,
+            serde_json::to_string(evil).unwrap()
+        ),
+    );
+    for shown in [render_text(&msg), render_op(&msg)] {
+        for c in [
+            '\u{1b}', '\u{7}', '\u{9b}', '\u{7f}', '\u{202e}', '\u{2066}',
+        ] {
+            assert!(!shown.contains(c), "{c:?} raw in {shown:?}");
+        }
+    }
+    assert_eq!(
+        terminal_safe(evil),
+        "a\\u{1b}]8;;http://x\\u{7}b\\u{1b}[2J\\u{9b}c\\u{7f}\\u{202e}d\\u{2066}e\tf"
+    );
+    assert_eq!(terminal_safe("plain\ntext"), "plain\ntext");
 }

@@ -73,7 +73,7 @@ use std::fmt;
 
 pub use command::{build_command, build_command_with, is_query, method_command};
 pub use names::{find_method, kebab_case, method_by_cli_name, method_cli_names};
-pub use render::{render_json, render_op, render_reply, render_text};
+pub use render::{render_json, render_op, render_reply, render_text, terminal_safe};
 pub use request::parse_request;
 pub use value::{format_bytes, parse_bytes, parse_value};
 

@@ -183,8 +183,35 @@ fn map_key_text(key: &MapKey) -> String {
         MapKey::I64(v) => v.to_string(),
         MapKey::U32(v) => v.to_string(),
         MapKey::U64(v) => v.to_string(),
-        MapKey::String(v) => v.clone(),
+        MapKey::String(v) => terminal_safe(v),
     }
+}
+
+/// `s` with every character that would act on a terminal instead of being
+/// shown spelled out as `\u{..}`: C0 and C1 controls (ESC starts colour,
+/// cursor, title and hyperlink sequences), DEL, and the bidirectional
+/// overrides and isolates that reorder what is displayed. Newlines and tabs
+/// stay. Text in replies and ops comes from any member of the mesh: a
+/// modified client can put anything in a string field, and printing it raw
+/// would let that member rewrite the reader's screen.
+pub fn terminal_safe(s: &str) -> String {
+    if !s.chars().any(is_unsafe) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn enum_text(kind: &Kind, number: i32) -> String {
@@ -194,10 +221,11 @@ fn enum_text(kind: &Kind, number: i32) -> String {
         .unwrap_or_else(|| number.to_string())
 }
 
-/// A scalar for the multi-line text form: strings raw.
+/// A scalar for the multi-line text form: strings as they are, but
+/// terminal-safe ([`terminal_safe`]).
 fn scalar_text(kind: &Kind, value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => terminal_safe(s),
         Value::Bytes(b) => format_bytes(b),
         other => inline_value(kind, other),
     }
@@ -214,13 +242,15 @@ fn inline_value(kind: &Kind, value: &Value) -> String {
         // Debug, not Display: `1e300` instead of three hundred digits, and `1.0` stays a float.
         Value::F32(v) => format!("{v:?}"),
         Value::F64(v) => format!("{v:?}"),
-        Value::String(s) => format!("{s:?}"),
+        // Debug escapes controls; `terminal_safe` also catches the
+        // bidirectional controls Debug may leave as they are.
+        Value::String(s) => terminal_safe(&format!("{s:?}")),
         Value::Bytes(b) => {
             let shown = format_bytes(b);
             if shown.starts_with("hex:") {
                 shown
             } else {
-                format!("{shown:?}")
+                terminal_safe(&format!("{shown:?}"))
             }
         }
         Value::EnumNumber(n) => enum_text(kind, *n),
@@ -247,7 +277,7 @@ fn inline_value(kind: &Kind, value: &Value) -> String {
                 .into_iter()
                 .map(|(k, v)| {
                     let key = match k {
-                        MapKey::String(s) => format!("{s:?}"),
+                        MapKey::String(s) => terminal_safe(&format!("{s:?}")),
                         other => map_key_text(other),
                     };
                     format!("{key}: {}", inline_value(&value_kind, v))
