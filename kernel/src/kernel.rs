@@ -24,7 +24,7 @@ use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 use crate::log::{self, CommitHook, LogTxn, Outcome};
 
 mod audit;
-mod reads;
+pub(crate) mod reads;
 
 pub use audit::{AuditProblem, LogAudit};
 
@@ -498,6 +498,18 @@ enum Answer {
     Sweep(Sender<Result<usize, KernelError>>, usize),
 }
 
+impl Answer {
+    /// Answer with `e` instead: the batch this job ran in did not commit.
+    fn fail(self, e: impl Fn() -> KernelError) {
+        let to = match self {
+            Answer::Append(r, _) => ReplyTo::Append(r),
+            Answer::Ingest(r, ..) => ReplyTo::Ingest(r),
+            Answer::Sweep(r, _) => ReplyTo::Sweep(r),
+        };
+        to.fail(e);
+    }
+}
+
 /// The commit thread. Each batch runs under `catch_unwind`: if anything in
 /// it panics (a commit hook, a bug), the transaction is rolled back by the
 /// unwind, the death is recorded *before* any waiter can observe a closed
@@ -544,11 +556,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 fn fail_all(jobs: Vec<Job>, err: &KernelError) {
     let msg = || KernelError::Hook(format!("transaction aborted: {err}"));
     for j in jobs {
-        match j {
-            Job::Append { reply, .. } => drop(reply.send(Err(msg()))),
-            Job::Ingest { reply, .. } => drop(reply.send(Err(msg()))),
-            Job::Sweep { reply, .. } => drop(reply.send(Err(msg()))),
-        }
+        j.reply_to().fail(msg);
     }
 }
 
@@ -587,17 +595,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
             drop(txn);
             // Earlier jobs in this batch were never made durable either.
             for a in answers {
-                match a {
-                    Answer::Append(r, _) => {
-                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
-                    }
-                    Answer::Ingest(r, ..) => {
-                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
-                    }
-                    Answer::Sweep(r, _) => {
-                        drop(r.send(Err(KernelError::Hook(format!("transaction aborted: {e}")))))
-                    }
-                }
+                a.fail(|| KernelError::Hook(format!("transaction aborted: {e}")));
             }
             return fail_all(rest, &e);
         }
@@ -607,17 +605,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
         let e: KernelError = e.into();
         tracing::error!(error = %e, "commit failed");
         for a in answers {
-            match a {
-                Answer::Append(r, _) => {
-                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
-                }
-                Answer::Ingest(r, ..) => {
-                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
-                }
-                Answer::Sweep(r, _) => {
-                    drop(r.send(Err(KernelError::Hook(format!("commit failed: {e}")))))
-                }
-            }
+            a.fail(|| KernelError::Hook(format!("commit failed: {e}")));
         }
         return;
     }

@@ -95,8 +95,9 @@ pub trait CommitHook: Send + Sync + 'static {
         Ok(Admission::Apply)
     }
 
-    /// Applies a committed entry's effects. Called exactly once per entry, in
-    /// causal order. An error aborts the whole transaction (storage failure);
+    /// Applies a committed entry's effects, in causal order: once when it
+    /// commits, and again in each replay of its store after [`Self::reset`]
+    /// (see [`Self::voids`]). An error aborts the whole transaction (storage failure);
     /// a plugin that merely rejects an op must record a no-op, not fail.
     fn apply(&self, txn: &WriteTransaction, entry: &SignedEntry) -> Result<(), HookError>;
 
@@ -249,7 +250,7 @@ impl<'t> LogTxn<'t> {
         entry: SignedEntry,
         now_ms: u64,
     ) -> Result<Outcome, KernelError> {
-        let first = self.try_commit(hook, clock, limits, &entry, now_ms)?;
+        let first = self.try_commit(hook, clock, &entry, now_ms)?;
         if first != Outcome::Committed {
             return Ok(first);
         }
@@ -264,7 +265,7 @@ impl<'t> LogTxn<'t> {
                         continue;
                     }
                 };
-                match self.try_commit(hook, clock, limits, &child, received_ms)? {
+                match self.try_commit(hook, clock, &child, received_ms)? {
                     Outcome::Committed => unblocked.push(child.id),
                     Outcome::Rejected(e) => {
                         tracing::warn!(id = %child.id, error = %e, "orphan rejected once its deps arrived")
@@ -280,16 +281,13 @@ impl<'t> LogTxn<'t> {
         &mut self,
         hook: &dyn CommitHook,
         clock: &Hlc,
-        limits: &Limits,
         e: &SignedEntry,
         received_ms: u64,
     ) -> Result<Outcome, KernelError> {
         if self.entries.get(e.id.0.as_slice())?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        let admission = hook
-            .admit(self.txn, e)
-            .map_err(|h| KernelError::Hook(h.to_string()))?;
+        let admission = hook.admit(self.txn, e).map_err(hook_err)?;
         if let Admission::Refuse(why) = admission {
             return Ok(Outcome::Rejected(why));
         }
@@ -364,7 +362,7 @@ impl<'t> LogTxn<'t> {
         } else {
             hook.apply(self.txn, e).map_err(hook_err)?;
             let voids = hook.voids(self.txn, e).map_err(hook_err)?;
-            self.rebuild_for(hook, limits, &voids)?;
+            self.rebuild_for(hook, &voids)?;
         }
         clock.merge(e.hlc);
         self.committed.push(e.clone());
@@ -375,7 +373,6 @@ impl<'t> LogTxn<'t> {
     fn rebuild_for(
         &mut self,
         hook: &dyn CommitHook,
-        limits: &Limits,
         voids: &[VoidAbove],
     ) -> Result<(), KernelError> {
         let mut stores: Vec<StoreId> = Vec::new();
@@ -393,7 +390,7 @@ impl<'t> LogTxn<'t> {
             }
         }
         for store in stores {
-            self.rebuild(hook, limits, &store)?;
+            self.rebuild(hook, &store)?;
         }
         Ok(())
     }
@@ -402,12 +399,7 @@ impl<'t> LogTxn<'t> {
     /// order), asking the hook again which entries apply. What the replay
     /// derives depends only on the log, so a replica that applied an entry
     /// before learning it was void ends where one that never applied it is.
-    fn rebuild(
-        &mut self,
-        hook: &dyn CommitHook,
-        limits: &Limits,
-        store: &StoreId,
-    ) -> Result<(), KernelError> {
+    fn rebuild(&mut self, hook: &dyn CommitHook, store: &StoreId) -> Result<(), KernelError> {
         tracing::info!(store = %store.to_uuid(), "rebuilding store state from its log");
         hook.reset(self.txn, store).map_err(hook_err)?;
         let lo = pair_key(&store.0, &[0u8; 32]);
@@ -433,12 +425,12 @@ impl<'t> LogTxn<'t> {
                 return Ok(());
             }
             for id in ids {
-                let wire = match self.entries.get(id.0.as_slice())? {
-                    Some(v) if v.value().len() > 32 => v.value()[32..].to_vec(),
-                    _ => return Err(KernelError::Corrupt("order names a missing entry")),
+                // Decoded like every stored read: the limits it was stored
+                // under (not today's config) and checked against its id.
+                let (e, _) = match self.entries.get(id.0.as_slice())? {
+                    Some(v) => crate::kernel::reads::decode_stored(&id, v.value())?,
+                    None => return Err(KernelError::Corrupt("order names a missing entry")),
                 };
-                let e = SignedEntry::decode_shape(&wire, limits)
-                    .map_err(|_| KernelError::Corrupt("stored entry no longer decodes"))?;
                 match hook.admit(self.txn, &e).map_err(hook_err)? {
                     Admission::Apply => hook.apply(self.txn, &e).map_err(hook_err)?,
                     Admission::Void | Admission::Refuse(_) => {

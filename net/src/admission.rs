@@ -46,30 +46,34 @@ pub const OVERLAY_ALPN_PREFIX: &[u8] = b"lattice/gossip/1/";
 /// way, so it names the overlay without revealing the key.
 pub fn overlay_alpn(key: &[u8; 32]) -> Vec<u8> {
     let id = blake3::derive_key("lattice 2025 gossip overlay alpn", key);
-    let hex: String = id[..16].iter().map(|b| format!("{b:02x}")).collect();
-    [OVERLAY_ALPN_PREFIX, hex.as_bytes()].concat()
+    let hex = blake3::Hash::from_bytes(id).to_hex();
+    [OVERLAY_ALPN_PREFIX, &hex.as_bytes()[..32]].concat()
 }
 
 /// Brings gossip in line with the current membership: cuts peers that are
 /// no longer admitted (their connections close, they stop being
 /// neighbours), leaves topics of stores we no longer run, shuts overlays of
 /// meshes we left, and subscribes every store's topic.
-pub(crate) async fn reconcile(inner: &Arc<Inner>) {
+///
+/// Returns whether peers became known that were not: the caller re-joins
+/// the topics (once, however many reasons it has to).
+pub(crate) async fn reconcile(inner: &Arc<Inner>) -> bool {
     let policy = &inner.policy;
-    let mut want: HashMap<Vec<u8>, ([u8; 32], Vec<StoreId>)> = HashMap::new();
+    let mut want: HashMap<Vec<u8>, Vec<StoreId>> = HashMap::new();
     let stores = policy.stores();
     for s in &stores {
         if let Some(k) = policy.topic_key(s) {
-            want.entry(overlay_alpn(&k))
-                .or_insert((k, Vec::new()))
-                .1
-                .push(*s);
+            want.entry(overlay_alpn(&k)).or_default().push(*s);
         }
     }
     inner.gate.set_stores(&want);
-    // First and synchronously: nothing more goes to a revoked peer.
+    // First and synchronously: nothing more goes to a revoked peer. A peer
+    // cut from one overlay may still be a member of another mesh: its sync
+    // connection stays then (the gate closed it already if it is in none).
     for peer in inner.gate.cut() {
-        inner.drop_connection(&peer, "no longer a member");
+        if !inner.gate.member_of_any(&peer) {
+            inner.drop_connection(&peer, "no longer a member");
+        }
     }
     // New members we refused while they were not members yet: dial back.
     let mut new_peers = false;
@@ -80,7 +84,7 @@ pub(crate) async fn reconcile(inner: &Arc<Inner>) {
     inner.topics.prune_neighbors(|s, p| !policy.may_sync(s, p));
     inner
         .topics
-        .retain(|s, alpn| want.get(alpn).is_some_and(|(_, v)| v.contains(s)));
+        .retain(|s, alpn| want.get(alpn).is_some_and(|v| v.contains(s)));
     for (alpn, o) in inner.gate.overlays() {
         if !want.contains_key(&alpn) {
             inner.gate.remove_overlay(&alpn);
@@ -95,9 +99,7 @@ pub(crate) async fn reconcile(inner: &Arc<Inner>) {
             tracing::debug!(store = %s, error = %e, "cannot subscribe");
         }
     }
-    if new_peers {
-        gossip::rejoin_all(inner).await;
-    }
+    new_peers
 }
 
 /// One mesh's gossip overlay as the gate sees it.
@@ -147,7 +149,7 @@ impl Gate {
         })
     }
 
-    fn member_of_any(&self, peer: &AuthorId) -> bool {
+    pub(crate) fn member_of_any(&self, peer: &AuthorId) -> bool {
         self.policy
             .stores()
             .iter()
@@ -205,11 +207,11 @@ impl Gate {
     }
 
     /// Replaces the store lists of the overlays named in `want` (ALPN →
-    /// (key, stores)), so admission follows stores being added or deleted.
-    pub fn set_stores(&self, want: &HashMap<Vec<u8>, ([u8; 32], Vec<StoreId>)>) {
+    /// stores), so admission follows stores being added or deleted.
+    pub fn set_stores(&self, want: &HashMap<Vec<u8>, Vec<StoreId>>) {
         let mut o = self.overlays.write().unwrap_or_else(|p| p.into_inner());
         for (alpn, ov) in o.iter_mut() {
-            if let Some((_, stores)) = want.get(alpn) {
+            if let Some(stores) = want.get(alpn) {
                 ov.stores = stores.clone();
             }
         }
@@ -272,10 +274,16 @@ impl Gate {
             .collect()
     }
 
-    fn track(&self, conn: &Connection) {
+    /// Admits `conn` and tracks it, under the lock [`Gate::cut`] holds: a
+    /// cut that runs while a handshake completes either sees the new
+    /// connection or happens before the admission check refuses it.
+    fn admit_and_track(&self, conn: &Connection) -> bool {
         let peer = author_of(&conn.remote_id());
-        let was_member = self.member_of_any(&peer);
         let mut conns = lock(&self.conns);
+        if !self.admits(conn.alpn(), &peer) {
+            return false;
+        }
+        let was_member = self.member_of_any(&peer);
         conns.retain(|t| t.conn.upgrade().is_some_and(|c| c.close_reason().is_none()));
         conns.push(Tracked {
             peer,
@@ -283,6 +291,7 @@ impl Gate {
             conn: conn.weak_handle(),
             was_member,
         });
+        true
     }
 
     /// Closes every live connection the current membership no longer
@@ -357,14 +366,13 @@ impl EndpointHooks for GateHook {
     async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
         let peer = author_of(&conn.remote_id());
         self.0.saw(conn);
-        if !self.0.admits(conn.alpn(), &peer) {
+        if !self.0.admit_and_track(conn) {
             tracing::debug!(peer = %peer, alpn = %String::from_utf8_lossy(conn.alpn()), "connection refused: not a member of that overlay");
             return AfterHandshakeOutcome::Reject {
                 error_code: 3u32.into(),
                 reason: b"not a member".to_vec(),
             };
         }
-        self.0.track(conn);
         AfterHandshakeOutcome::accept()
     }
 }

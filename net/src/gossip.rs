@@ -386,12 +386,16 @@ pub(crate) fn spawn_announcer(inner: Arc<Inner>, announcer: Announcer) -> JoinHa
             // Take the whole queued burst, ours only, grouped by store; a
             // membership note ends a group so it applies in order.
             let mut by_store: HashMap<StoreId, Vec<SignedEntry>> = HashMap::new();
+            // Stores whose topic was checked in this burst (once each).
+            let mut probed = std::collections::HashSet::new();
             let mut next = Some(first);
             while let Some(note) = next.take() {
                 match note {
                     Note::Entries(entries) => {
                         for e in entries {
-                            if inner.topics.live_sender(&e.store).is_none() {
+                            if probed.insert(e.store)
+                                && inner.topics.live_sender(&e.store).is_none()
+                            {
                                 // A store opened without a root entry (its
                                 // plugin blob arrived later): join it now.
                                 let _ = ensure_topic(&inner, e.store).await;
@@ -403,7 +407,9 @@ pub(crate) fn spawn_announcer(inner: Arc<Inner>, announcer: Announcer) -> JoinHa
                     }
                     Note::Membership => {
                         flush(&inner, std::mem::take(&mut by_store)).await;
-                        crate::admission::reconcile(&inner).await;
+                        if crate::admission::reconcile(&inner).await {
+                            rejoin_all(&inner).await;
+                        }
                     }
                 }
                 next = rx.try_recv().ok();
@@ -459,6 +465,7 @@ pub(crate) fn spawn_maintenance(inner: Arc<Inner>) -> JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // Re-joins on every tick anyway, new peers or not.
             crate::admission::reconcile(&inner).await;
             rejoin_all(&inner).await;
         }

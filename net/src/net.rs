@@ -282,7 +282,9 @@ impl Net {
         }
         // Every store's topic from the start, so the first broadcast of
         // each has an overlay to go to.
-        crate::admission::reconcile(&inner).await;
+        if crate::admission::reconcile(&inner).await {
+            gossip::rejoin_all(&inner).await;
+        }
         let mut tasks = vec![tokio::spawn(accept_loop(Arc::clone(&inner)))];
         tasks.push(gossip::spawn_announcer(Arc::clone(&inner), announcer));
         tasks.push(gossip::spawn_maintenance(Arc::clone(&inner)));

@@ -635,9 +635,8 @@ async fn serve_blob(
         .as_slice()
         .try_into()
         .map_err(|_| NetError::Protocol("blob hash is not 32 bytes".into()))?;
-    let policy = Arc::clone(&inner.policy);
     // Blobs are served to members of any of our stores only.
-    let member = policy.stores().iter().any(|s| policy.may_sync(s, &peer));
+    let member = inner.gate.member_of_any(&peer);
     let data = if member {
         let blobs = Arc::clone(&inner.blobs);
         blocking(move || blobs.blob(hash)).await?

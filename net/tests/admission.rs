@@ -10,16 +10,6 @@ use common::*;
 use lattice_kernel::StoreId;
 use lattice_net::{NetError, overlay_alpn};
 
-async fn wait_neighbors(nodes: &[&Node], s: StoreId, n: usize) {
-    for node in nodes {
-        let ok = eventually(Duration::from_secs(10), || {
-            node.net.gossip_neighbors(&s).len() >= n
-        })
-        .await;
-        assert!(ok.is_some(), "gossip overlay did not form");
-    }
-}
-
 /// Keeps `a` writing for `window`, each entry awaited on `b`: positive
 /// evidence that gossip flowed among members for the whole window.
 async fn flow(a: &Node, b: &Node, s: StoreId, window: Duration) -> u64 {

@@ -9,16 +9,6 @@ use common::*;
 use lattice_kernel::StoreId;
 use lattice_net::NetConfig;
 
-async fn wait_neighbors(nodes: &[&Node], s: StoreId) {
-    for n in nodes {
-        let ok = eventually(Duration::from_secs(10), || {
-            !n.net.gossip_neighbors(&s).is_empty()
-        })
-        .await;
-        assert!(ok.is_some(), "gossip overlay did not form");
-    }
-}
-
 /// Every sync each node has recorded: (node, peer, store, finished at).
 fn sync_log(nodes: &[&Node]) -> Vec<(usize, String, String, u64)> {
     let mut v = Vec::new();
@@ -82,7 +72,7 @@ async fn gossip_gap_triggers_sync() {
     let b = Node::start(test_config()).await;
     let s = StoreId::random();
     mesh(&[&a, &b], s);
-    wait_neighbors(&[&a, &b], s).await;
+    wait_neighbors(&[&a, &b], s, 1).await;
 
     a.hook.enabled.store(false, Ordering::SeqCst);
     a.write(s, 30, 100); // never announced
@@ -117,7 +107,7 @@ async fn large_entries_are_announced_without_body_and_fetched() {
     let b = Node::start(cfg()).await;
     let s = StoreId::random();
     mesh(&[&a, &b], s);
-    wait_neighbors(&[&a, &b], s).await;
+    wait_neighbors(&[&a, &b], s, 1).await;
     let e = a.write(s, 1, 20_000).pop().unwrap();
     let t = eventually(Duration::from_secs(10), || {
         b.kernel.contains(&e.id).unwrap()
@@ -176,7 +166,7 @@ async fn write_burst_reaches_peers_via_announce_and_repair() {
     let b = Node::start(test_config()).await;
     let s = StoreId::random();
     mesh(&[&a, &b], s);
-    wait_neighbors(&[&a, &b], s).await;
+    wait_neighbors(&[&a, &b], s, 1).await;
     // One group commit of 500 entries: announced as its newest entry only;
     // B sees the gap and syncs the rest.
     a.write(s, 500, 100);

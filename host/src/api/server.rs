@@ -129,13 +129,12 @@ fn send(w: &Mutex<BufWriter<UnixStream>>, id: u64, resp: Response) -> bool {
     write_frame(&mut *w, &body).is_ok()
 }
 
-type Finish = Box<dyn FnOnce() -> Response + Send>;
-
 fn serve_connection(node: Arc<Node>, stream: UnixStream) -> io::Result<()> {
     let writer = Arc::new(Mutex::new(BufWriter::new(stream.try_clone()?)));
     let mut reader = BufReader::new(stream);
     let (tx, rx) = crossbeam_channel::bounded::<RequestFrame>(WORKERS_PER_CONNECTION * 4);
-    let (to_finish, finish) = crossbeam_channel::bounded::<(u64, Finish)>(IN_FLIGHT_PER_CONNECTION);
+    let (to_finish, finish) =
+        crossbeam_channel::bounded::<(u64, service::Finish)>(IN_FLIGHT_PER_CONNECTION);
     let mut workers: Vec<_> = (0..WORKERS_PER_CONNECTION)
         .map(|_| {
             let (rx, node, writer) = (rx.clone(), node.clone(), writer.clone());

@@ -107,8 +107,11 @@ fn pick_store(node: &Node, sel: Option<&str>) -> Result<StoreHandle, NodeError> 
 /// kernel's group commit.
 pub enum Begun {
     Done(Response),
-    Pending(Box<dyn FnOnce() -> Response + Send>),
+    Pending(Finish),
 }
+
+/// The rest of a begun command: waits for its commit, then answers.
+pub type Finish = Box<dyn FnOnce() -> Response + Send>;
 
 /// Start serving `req`: a store command returns once its op is queued for
 /// commit (the caller finishes it off its worker thread); everything else
@@ -123,13 +126,7 @@ pub fn begin(node: &Node, req: Request, daemon: bool) -> Begun {
     else {
         return Begun::Done(handle(node, req, daemon));
     };
-    let started = (|| -> Result<_, NodeError> {
-        let h = node.resolve(&selector, explicit.as_deref())?;
-        node.check_verified(&h)?;
-        let pending = node.call_async(&h, &method, &request.0)?;
-        Ok((h, pending))
-    })();
-    match started {
+    match start_call(node, &selector, explicit.as_deref(), &method, &request.0) {
         Err(e) => Begun::Done(Response::error(e)),
         Ok((h, crate::node::CallPending::Done(out))) => Begun::Done(called(&h, out)),
         Ok((h, pending)) => Begun::Pending(Box::new(move || match pending.wait() {
@@ -137,6 +134,21 @@ pub fn begin(node: &Node, req: Request, daemon: bool) -> Begun {
             Err(e) => Response::error(e),
         })),
     }
+}
+
+/// Resolve the store, check it, and prepare (and for a command, submit)
+/// the call.
+fn start_call(
+    node: &Node,
+    selector: &str,
+    explicit: Option<&str>,
+    method: &str,
+    request: &[u8],
+) -> Result<(StoreHandle, crate::node::CallPending), NodeError> {
+    let h = node.resolve(selector, explicit)?;
+    node.check_verified(&h)?;
+    let pending = node.call_async(&h, method, request)?;
+    Ok((h, pending))
 }
 
 fn called(h: &StoreHandle, out: crate::node::CallOutcome) -> Response {
@@ -272,9 +284,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             method,
             request,
         } => {
-            let h = node.resolve(&selector, explicit.as_deref())?;
-            node.check_verified(&h)?;
-            called(&h, node.call(&h, &method, &request.0)?)
+            let (h, pending) =
+                start_call(node, &selector, explicit.as_deref(), &method, &request.0)?;
+            called(&h, pending.wait()?)
         }
         Request::Watch { .. } => {
             return Err(NodeError::RootSchema("watch is a streaming request".into()));

@@ -523,13 +523,13 @@ impl Node {
             ),
         ];
         let type_name = info.name.clone();
-        let existing = self.stores_of(&mesh.root);
+        let taken = self.registry.store_names(&mesh.root);
         let name = match name {
             Some(n) => n.to_string(),
             None => {
                 let mut candidate = type_name.clone();
                 let mut i = 2;
-                while existing.iter().any(|s| s.name == candidate) {
+                while taken.contains(&candidate) {
                     candidate = format!("{type_name}-{i}");
                     i += 1;
                 }
@@ -537,7 +537,7 @@ impl Node {
             }
         };
         validate_name(&name)?;
-        if existing.iter().any(|s| s.name == name) {
+        if taken.contains(&name) {
             return Err(NodeError::NameTaken(name));
         }
         let mut nonce = [0u8; 16];

@@ -123,6 +123,39 @@ impl Registry {
         &self.runtime
     }
 
+    /// Whether `id` runs here (no handle cloned: the commit path asks this
+    /// for every entry).
+    fn is_open(&self, id: &StoreId) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stores
+            .contains_key(id)
+    }
+
+    /// What applying an entry of `id` needs, without cloning the handle's
+    /// strings (the commit path asks for every entry).
+    fn runner(&self, id: &StoreId) -> Option<Runner> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.stores.get(id).map(|h| Runner {
+            plugin: h.plugin.clone(),
+            profile: h.profile,
+            root: h.is_root(),
+        })
+    }
+
+    /// The names of `mesh`'s stores (a create checks a new name against
+    /// them; only the names are copied, not every handle).
+    pub(crate) fn store_names(&self, mesh: &StoreId) -> std::collections::HashSet<String> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .stores
+            .values()
+            .filter(|h| h.mesh == *mesh && !h.is_root())
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
     pub fn get(&self, id: &StoreId) -> Option<StoreHandle> {
         self.inner
             .read()
@@ -237,6 +270,17 @@ impl Registry {
         inner.stores.retain(|_, h| h.mesh != *root);
     }
 
+    /// The founder of the mesh whose root is `root` (`None`: not a mesh
+    /// this node runs).
+    fn founder(&self, root: &StoreId) -> Option<AuthorId> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .meshes
+            .get(root)
+            .map(|m| m.founder)
+    }
+
     pub fn mesh(&self, root: &StoreId) -> Option<MeshRecord> {
         self.inner
             .read()
@@ -252,18 +296,12 @@ impl Registry {
     /// and closes. Stores whose plugin blob is not here yet are skipped (and
     /// retried on the next refresh).
     pub fn refresh(&self, tx: &redb::ReadTransaction) -> Result<(), NodeError> {
-        let dirty = {
+        let (dirty, waiting_for_blobs) = {
             let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut inner.dirty)
+            (std::mem::take(&mut inner.dirty), !inner.missing.is_empty())
         };
-        let r = if dirty.all
-            || !self
-                .inner
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .missing
-                .is_empty()
-        {
+        // A blob that arrived may open stores no root entry touched.
+        let r = if dirty.all || waiting_for_blobs {
             self.refresh_all(tx)
         } else {
             dirty
@@ -282,48 +320,23 @@ impl Registry {
     /// Re-reads one store's declaration, name and tombstone.
     fn refresh_store(&self, tx: &redb::ReadTransaction, id: StoreId) -> Result<(), NodeError> {
         let found = trust::declared_store(tx, id)?;
-        let Some((mesh, d)) = found.filter(|(m, d)| !d.deleted && self.mesh(m).is_some()) else {
-            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            if inner.stores.get(&id).is_some_and(|h| !h.is_root()) {
-                inner.stores.remove(&id);
+        let live = found.filter(|(m, d)| !d.deleted && self.mesh(m).is_some());
+        let opened = live.map(|(mesh, d)| self.open_declared(mesh, d));
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        match opened {
+            Some(Opened::Open(h)) => {
+                inner.stores.insert(id, h);
             }
-            return Ok(());
-        };
-        let name = d.name.clone().unwrap_or_else(|| id.to_uuid());
-        let plugin = match self.get(&id) {
-            Some(h) => h.plugin,
-            None => match self.load_kind(&d.decl.kind) {
-                Ok(p) => p,
-                Err(NodeError::MissingBlob(_)) => {
-                    if let Some(h) = lattice_kernel::EntryId::from_hex(&d.decl.kind) {
-                        self.inner
-                            .write()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .missing
-                            .insert(h.0);
-                    }
-                    return Ok(());
+            Some(Opened::MissingBlob(hash)) => {
+                inner.missing.insert(hash);
+            }
+            Some(Opened::Unusable) => {}
+            None => {
+                if inner.stores.get(&id).is_some_and(|h| !h.is_root()) {
+                    inner.stores.remove(&id);
                 }
-                Err(e) => {
-                    tracing::warn!(store = %id.to_uuid(), error = %e, "store declared but cannot be opened");
-                    return Ok(());
-                }
-            },
-        };
-        let handle = StoreHandle {
-            id,
-            mesh,
-            name,
-            kind: d.decl.kind,
-            created_at: d.decl.created_at,
-            profile: d.decl.profile,
-            plugin,
-        };
-        self.inner
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .stores
-            .insert(id, handle);
+            }
+        }
         Ok(())
     }
 
@@ -344,36 +357,15 @@ impl Registry {
                 if d.deleted {
                     continue;
                 }
-                let id = d.decl.store;
-                let name = d.name.clone().unwrap_or_else(|| id.to_uuid());
-                let plugin = match self.get(&id) {
-                    Some(h) => h.plugin,
-                    None => match self.load_kind(&d.decl.kind) {
-                        Ok(p) => p,
-                        Err(NodeError::MissingBlob(_)) => {
-                            if let Some(h) = lattice_kernel::EntryId::from_hex(&d.decl.kind) {
-                                missing.insert(h.0);
-                            }
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(store = %id.to_uuid(), error = %e, "store declared but cannot be opened");
-                            continue;
-                        }
-                    },
-                };
-                open.insert(
-                    id,
-                    StoreHandle {
-                        id,
-                        mesh,
-                        name,
-                        kind: d.decl.kind,
-                        created_at: d.decl.created_at,
-                        profile: d.decl.profile,
-                        plugin,
-                    },
-                );
+                match self.open_declared(mesh, d) {
+                    Opened::Open(h) => {
+                        open.insert(h.id, h);
+                    }
+                    Opened::MissingBlob(hash) => {
+                        missing.insert(hash);
+                    }
+                    Opened::Unusable => {}
+                }
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -383,6 +375,28 @@ impl Registry {
         inner.stores.extend(open);
         inner.missing = missing;
         Ok(())
+    }
+
+    /// The handle of a declared, live store: its plugin is the running
+    /// one's, or loaded by the pinned hash.
+    fn open_declared(&self, mesh: StoreId, d: trust::DeclaredStore) -> Opened {
+        let id = d.decl.store;
+        let plugin = match self.get(&id) {
+            Some(h) => h.plugin,
+            None => match self.load_kind(&d.decl.kind) {
+                Ok(p) => p,
+                Err(e) => return Opened::failed(&id, &d.decl.kind, e),
+            },
+        };
+        Opened::Open(StoreHandle {
+            id,
+            mesh,
+            name: d.name.unwrap_or_else(|| id.to_uuid()),
+            kind: d.decl.kind,
+            created_at: d.decl.created_at,
+            profile: d.decl.profile,
+            plugin,
+        })
     }
 
     pub(crate) fn kernel(&self) -> Option<Arc<Kernel>> {
@@ -400,7 +414,7 @@ impl Registry {
             let Some(view) = TrustView::read(&tx)? else {
                 return Ok(false);
             };
-            let mesh = match self.mesh(store) {
+            let mesh = match self.founder(store) {
                 Some(_) => *store,
                 None => match view.owner(store, false)? {
                     Owner::Store {
@@ -410,10 +424,10 @@ impl Registry {
                     _ => return Ok(false),
                 },
             };
-            let Some(rec) = self.mesh(&mesh) else {
+            let Some(founder) = self.founder(&mesh) else {
                 return Ok(false);
             };
-            view.is_active(&mesh, &rec.founder, peer)
+            view.is_active(&mesh, &founder, peer)
         };
         check().unwrap_or(false)
     }
@@ -427,7 +441,7 @@ impl Registry {
         store: &StoreId,
         mesh: &StoreId,
     ) -> Result<(), String> {
-        if self.get(store).is_some() {
+        if self.is_open(store) {
             return Ok(());
         }
         let decl = (|| -> Result<Option<StoreDecl>, NodeError> {
@@ -447,22 +461,8 @@ impl Registry {
         else {
             return Err(format!("store {} is not declared", store.to_uuid()));
         };
-        match self.load_kind(&kind) {
-            Ok(plugin) => {
-                let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-                inner.stores.entry(*store).or_insert(StoreHandle {
-                    id: *store,
-                    mesh: *mesh,
-                    name: store.to_uuid(),
-                    kind,
-                    created_at,
-                    profile,
-                    plugin,
-                });
-                // Its name (and anything else) is read at the next refresh.
-                inner.dirty.stores.insert(*store);
-                Ok(())
-            }
+        let plugin = match self.load_kind(&kind) {
+            Ok(p) => p,
             Err(e) => {
                 if let Some(h) = lattice_kernel::EntryId::from_hex(&kind) {
                     self.inner
@@ -471,12 +471,25 @@ impl Registry {
                         .missing
                         .insert(h.0);
                 }
-                Err(format!(
+                return Err(format!(
                     "store {} cannot run here yet: {e}",
                     store.to_uuid()
-                ))
+                ));
             }
-        }
+        };
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.stores.entry(*store).or_insert(StoreHandle {
+            id: *store,
+            mesh: *mesh,
+            name: store.to_uuid(),
+            kind,
+            created_at,
+            profile,
+            plugin,
+        });
+        // Its name (and anything else) is read at the next refresh.
+        inner.dirty.stores.insert(*store);
+        Ok(())
     }
 
     fn mark_dirty(&self) {
@@ -506,6 +519,34 @@ impl Registry {
                 | RootWrite::NodeName(..)
                 | RootWrite::Channel(..)
                 | RootWrite::PluginInfo => {}
+            }
+        }
+    }
+}
+
+/// A running store's plugin and limits.
+struct Runner {
+    plugin: Arc<Plugin>,
+    profile: u32,
+    root: bool,
+}
+
+/// What opening a declared store came to.
+enum Opened {
+    Open(StoreHandle),
+    /// Its pinned plugin blob is not here yet (fetched from peers).
+    MissingBlob([u8; 32]),
+    /// Its plugin is here but cannot run (logged).
+    Unusable,
+}
+
+impl Opened {
+    fn failed(store: &StoreId, kind: &str, e: NodeError) -> Opened {
+        match (&e, lattice_kernel::EntryId::from_hex(kind)) {
+            (NodeError::MissingBlob(_), Some(h)) => Opened::MissingBlob(h.0),
+            _ => {
+                tracing::warn!(store = %store.to_uuid(), error = %e, "store declared but cannot be opened");
+                Opened::Unusable
             }
         }
     }
@@ -545,40 +586,43 @@ fn refused(why: impl std::fmt::Display) -> Admission {
 impl CommitHook for NodeHook {
     fn admit(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<Admission, HookError> {
         let reg = &self.0;
-        let root = reg.mesh(&e.store);
         let view = TrustView::write(txn)?;
-        let rec = match &root {
-            Some(rec) => rec.clone(),
-            None => match view.owner(&e.store, false)? {
+        // (mesh, founder), looked up without cloning the mesh record: this
+        // runs for every entry.
+        let is_root = reg.founder(&e.store).is_some();
+        let mesh = if is_root {
+            e.store
+        } else {
+            match view.owner(&e.store, false)? {
                 Owner::Store { deleted: true, .. } => {
                     return Ok(refused(format!("store {} was deleted", e.store.to_uuid())));
                 }
-                Owner::Store { mesh, .. } => match reg.mesh(&mesh) {
-                    Some(rec) => rec,
-                    None => return Ok(refused("store of a mesh this node left")),
-                },
+                Owner::Store { mesh, .. } => mesh,
                 Owner::Root | Owner::Unknown => {
                     return Ok(refused(format!(
                         "store {} is not declared in any mesh of this node (yet)",
                         e.store.to_uuid()
                     )));
                 }
-            },
+            }
         };
-        let standing = view.standing(&rec.root, &rec.founder, &e.store, &e.author)?;
+        let Some(founder) = reg.founder(&mesh) else {
+            return Ok(refused("store of a mesh this node left"));
+        };
+        let standing = view.standing(&mesh, &founder, &e.store, &e.author)?;
         match trust::admit_author(standing, e) {
             Err(v) => return Ok(Admission::Refuse(v)),
             Ok(false) => return Ok(Admission::Void),
             Ok(true) => {}
         }
-        if root.is_some() {
-            let writes = match root_rules::check(&rec.root, &rec.founder, e) {
+        if is_root {
+            let writes = match root_rules::check(&mesh, &founder, e) {
                 Ok(w) => w,
                 Err(r) => return Ok(refused(r)),
             };
             for w in &writes {
                 if let RootWrite::NodeStatus(node, _) = w {
-                    if let Some(by) = view.revoked_by(&rec.root, node)? {
+                    if let Some(by) = view.revoked_by(&mesh, node)? {
                         if by != e.id.0 {
                             return Ok(refused(root_rules::RootRuleError::Revoked(node.to_hex())));
                         }
@@ -588,7 +632,7 @@ impl CommitHook for NodeHook {
             return Ok(Admission::Apply);
         }
         drop(view);
-        Ok(match reg.ensure_loaded(txn, &e.store, &rec.root) {
+        Ok(match reg.ensure_loaded(txn, &e.store, &mesh) {
             Ok(()) => Admission::Apply,
             Err(why) => refused(why),
         })
@@ -597,7 +641,7 @@ impl CommitHook for NodeHook {
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {
         let reg = &self.0;
         let h = reg
-            .get(&e.store)
+            .runner(&e.store)
             .ok_or_else(|| format!("no plugin for store {}", e.store.to_uuid()))?;
         let op = Op {
             id: e.id.0.to_vec(),
@@ -621,7 +665,7 @@ impl CommitHook for NodeHook {
             let key = [e.store.0.as_slice(), e.id.0.as_slice()].concat();
             t.insert(key.as_slice(), reason.to_string().as_str())?;
         }
-        if h.is_root() {
+        if h.root {
             let (rec, writes) = self
                 .root_writes(e)
                 .ok_or("a root entry applied without passing the root rules")?;

@@ -181,18 +181,16 @@ impl Runtime {
         let n = config.max_instances.max(1);
         // Room for every released profile (and the configured one), so a
         // store pinned to any of them runs with its exact limits.
-        let pool_memory = Profile::ALL
-            .iter()
-            .chain([&config.profile])
-            .map(|p| p.memory_limit)
-            .max()
-            .unwrap_or(config.profile.memory_limit);
-        let pool_table_elements = Profile::ALL
-            .iter()
-            .chain([&config.profile])
-            .map(|p| p.table_elements_limit)
-            .max()
-            .unwrap_or(config.profile.table_elements_limit);
+        let most = |limit: fn(&Profile) -> usize| {
+            Profile::ALL
+                .iter()
+                .chain([&config.profile])
+                .map(limit)
+                .max()
+                .unwrap_or(limit(&config.profile))
+        };
+        let pool_memory = most(|p| p.memory_limit);
+        let pool_table_elements = most(|p| p.table_elements_limit);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))

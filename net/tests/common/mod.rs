@@ -249,3 +249,15 @@ pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<
     }
     None
 }
+
+/// Waits until every node of `nodes` has at least `n` gossip neighbours on
+/// `s`'s topic.
+pub async fn wait_neighbors(nodes: &[&Node], s: StoreId, n: usize) {
+    for node in nodes {
+        let ok = eventually(Duration::from_secs(10), || {
+            node.net.gossip_neighbors(&s).len() >= n
+        })
+        .await;
+        assert!(ok.is_some(), "gossip overlay did not form");
+    }
+}

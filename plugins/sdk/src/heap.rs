@@ -36,7 +36,8 @@ unsafe impl Send for System {}
 
 unsafe impl dlmalloc::Allocator for System {
     fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-        // SAFETY: single-threaded; dlmalloc calls this under the global lock.
+        // SAFETY: a guest is single-threaded and dlmalloc never re-enters
+        // its system allocator.
         let given = unsafe { &mut *self.arena_given.get() };
         if !*given && size <= ARENA_BYTES {
             *given = true;
