@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use lattice_kernel::StoreId;
-use lattice_net::{NetError, overlay_alpn};
+use lattice_net::{ALPN, NetError, overlay_alpn};
 
 /// Keeps `a` writing for `window`, each entry awaited on `b`: positive
 /// evidence that gossip flowed among members for the whole window.
@@ -204,6 +204,50 @@ async fn new_members_first_entry_arrives_at_once() {
         "first entry delivered"
     );
     for n in [a, b, c] {
+        n.net.shutdown().await;
+    }
+}
+
+/// A peer revoked from one mesh keeps its sync connection while it is
+/// still a member of another: the revocation must not cut syncs of mesh 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_in_one_mesh_keeps_the_sync_link_of_another() {
+    init_tracing();
+    let a = Node::start(test_config()).await;
+    let c = Node::start(test_config()).await;
+    let (s1, s2) = (StoreId::random(), StoreId::random());
+    mesh(&[&a, &c], s1);
+    mesh(&[&a, &c], s2);
+    wait_neighbors(&[&a, &c], s1, 1).await;
+    c.write(s2, 3, 64);
+    a.net.sync_store(c.id(), s2).await.expect("sync of mesh 2");
+    let sync_link = |n: &Node| {
+        n.net
+            .connections()
+            .iter()
+            .any(|(p, alpn)| *p == c.id() && alpn.as_slice() == ALPN)
+    };
+    assert!(sync_link(&a), "A holds a sync connection to C");
+
+    a.members.revoke(s1, &c.id());
+    a.net.membership_changed();
+    let overlay1 = overlay_alpn(&test_key(&s1));
+    let cut = eventually(Duration::from_secs(5), || {
+        a.net
+            .connections()
+            .iter()
+            .all(|(p, alpn)| !(*p == c.id() && *alpn == overlay1))
+    })
+    .await;
+    assert!(cut.is_some(), "C's connection on mesh 1 stayed open");
+    assert!(sync_link(&a), "the sync connection of mesh 2 was closed");
+    c.write(s2, 2, 64);
+    a.net
+        .sync_store(c.id(), s2)
+        .await
+        .expect("mesh 2 still syncs");
+    assert_eq!(a.count(&s2), c.count(&s2));
+    for n in [a, c] {
         n.net.shutdown().await;
     }
 }
