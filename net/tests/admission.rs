@@ -10,6 +10,35 @@ use common::*;
 use lattice_kernel::StoreId;
 use lattice_net::{ALPN, NetError, overlay_alpn};
 
+/// Nodes A and C, members of two meshes (one store each) with the overlay
+/// of the first formed.
+async fn two_meshes() -> (Node, Node, StoreId, StoreId) {
+    init_tracing();
+    let a = Node::start(test_config()).await;
+    let c = Node::start(test_config()).await;
+    let (s1, s2) = (StoreId::random(), StoreId::random());
+    mesh(&[&a, &c], s1);
+    mesh(&[&a, &c], s2);
+    wait_neighbors(&[&a, &c], s1, 1).await;
+    (a, c, s1, s2)
+}
+
+/// A revokes C from the mesh of `s1` and waits until C's connection on
+/// that mesh's overlay is closed.
+async fn revoke_and_wait_cut(a: &Node, c: &Node, s1: StoreId) {
+    a.members.revoke(s1, &c.id());
+    a.net.membership_changed();
+    let overlay1 = overlay_alpn(&test_key(&s1));
+    let cut = eventually(Duration::from_secs(5), || {
+        a.net
+            .connections()
+            .iter()
+            .all(|(p, alpn)| !(*p == c.id() && *alpn == overlay1))
+    })
+    .await;
+    assert!(cut.is_some(), "C's connection on mesh 1 stayed open");
+}
+
 /// Keeps `a` writing for `window`, each entry awaited on `b`: positive
 /// evidence that gossip flowed among members for the whole window.
 async fn flow(a: &Node, b: &Node, s: StoreId, window: Duration) -> u64 {
@@ -137,25 +166,9 @@ async fn revoked_member_receives_nothing_new_on_any_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_in_one_mesh_leaves_another_mesh_alone() {
-    init_tracing();
-    let a = Node::start(test_config()).await;
-    let c = Node::start(test_config()).await;
-    let (s1, s2) = (StoreId::random(), StoreId::random());
-    mesh(&[&a, &c], s1);
-    mesh(&[&a, &c], s2);
-    wait_neighbors(&[&a, &c], s1, 1).await;
+    let (a, c, s1, s2) = two_meshes().await;
     wait_neighbors(&[&a, &c], s2, 1).await;
-    a.members.revoke(s1, &c.id());
-    a.net.membership_changed();
-    let overlay1 = overlay_alpn(&test_key(&s1));
-    let cut = eventually(Duration::from_secs(5), || {
-        a.net
-            .connections()
-            .iter()
-            .all(|(p, alpn)| !(*p == c.id() && *alpn == overlay1))
-    })
-    .await;
-    assert!(cut.is_some(), "C's connection on mesh 1 stayed open");
+    revoke_and_wait_cut(&a, &c, s1).await;
 
     // C still gets mesh 2 (positive evidence), and nothing of mesh 1 even
     // though it shares a connection-capable peer and knows mesh 1's key.
@@ -212,13 +225,7 @@ async fn new_members_first_entry_arrives_at_once() {
 /// still a member of another: the revocation must not cut syncs of mesh 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_in_one_mesh_keeps_the_sync_link_of_another() {
-    init_tracing();
-    let a = Node::start(test_config()).await;
-    let c = Node::start(test_config()).await;
-    let (s1, s2) = (StoreId::random(), StoreId::random());
-    mesh(&[&a, &c], s1);
-    mesh(&[&a, &c], s2);
-    wait_neighbors(&[&a, &c], s1, 1).await;
+    let (a, c, s1, s2) = two_meshes().await;
     c.write(s2, 3, 64);
     a.net.sync_store(c.id(), s2).await.expect("sync of mesh 2");
     let sync_link = |n: &Node| {
@@ -229,17 +236,7 @@ async fn revocation_in_one_mesh_keeps_the_sync_link_of_another() {
     };
     assert!(sync_link(&a), "A holds a sync connection to C");
 
-    a.members.revoke(s1, &c.id());
-    a.net.membership_changed();
-    let overlay1 = overlay_alpn(&test_key(&s1));
-    let cut = eventually(Duration::from_secs(5), || {
-        a.net
-            .connections()
-            .iter()
-            .all(|(p, alpn)| !(*p == c.id() && *alpn == overlay1))
-    })
-    .await;
-    assert!(cut.is_some(), "C's connection on mesh 1 stayed open");
+    revoke_and_wait_cut(&a, &c, s1).await;
     assert!(sync_link(&a), "the sync connection of mesh 2 was closed");
     c.write(s2, 2, 64);
     a.net
