@@ -49,6 +49,8 @@ pub struct StoredMessage {
     pub text: String,
     #[prost(bytes = "vec", tag = "2")]
     pub reply_to: Vec<u8>,
+    #[prost(string, tag = "3")]
+    pub nick: String,
 }
 
 /// A last-writer-wins register: the value with the highest order key.
@@ -78,6 +80,7 @@ impl StateMachine for Chat {
             "Post" => handle(request, |r: PostRequest| {
                 op(Action::Post(PostRequest {
                     text: text(&r.text)?,
+                    nick: moderation::clean_nick(&r.nick)?,
                 }))
             }),
             "Reply" => handle(request, |r: ReplyRequest| {
@@ -85,6 +88,7 @@ impl StateMachine for Chat {
                 op(Action::Reply(ReplyRequest {
                     to: r.to,
                     text: text(&r.text)?,
+                    nick: moderation::clean_nick(&r.nick)?,
                 }))
             }),
             "React" => handle(request, |r: ReactRequest| {
@@ -148,8 +152,8 @@ impl StateMachine for Chat {
         };
         let order = op.order_key();
         match action {
-            Action::Post(p) => post(op, &order, p.text, Vec::new()),
-            Action::Reply(r) if r.to.len() == ID_LEN => post(op, &order, r.text, r.to),
+            Action::Post(p) => post(op, &order, p.text, p.nick, Vec::new()),
+            Action::Reply(r) if r.to.len() == ID_LEN => post(op, &order, r.text, r.nick, r.to),
             Action::React(r) if valid_target(&r.to, &r.emoji) => {
                 let removed = reaction_key(b"x/", &r.to, &r.emoji, &op.author, &op.id);
                 if !state::contains(&removed) {
@@ -258,13 +262,17 @@ fn set_register(key: &[u8], new: Register) {
     }
 }
 
-fn post(op: &Op, order: &[u8], text: String, reply_to: Vec<u8>) {
+fn post(op: &Op, order: &[u8], text: String, nick: String, reply_to: Vec<u8>) {
     if !reply_to.is_empty() {
         state::set(&state::key(&[b"t/", &reply_to, order]), &[]);
     }
     state::set_msg(
         &state::key(&[b"m/", order]),
-        &StoredMessage { text, reply_to },
+        &StoredMessage {
+            text,
+            reply_to,
+            nick,
+        },
     );
     state::set(&state::key(&[b"i/", &op.id]), order);
 }
@@ -327,6 +335,7 @@ fn view(order: &[u8]) -> Option<Message> {
         deleted,
         reactions: reactions(id),
         replies,
+        nick: stored.nick,
     })
 }
 

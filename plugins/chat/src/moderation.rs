@@ -61,6 +61,27 @@ pub fn clean_emoji(emoji: &str) -> Result<String, String> {
     Ok(emoji)
 }
 
+/// Longest display name.
+pub const MAX_NICK: usize = 32;
+
+/// A sender's display name: empty, or letters, digits and the punctuation
+/// IRC allows in nicks. Readers put it in front of the text and in IRC
+/// prefixes (`nick!user@host`), so spaces, controls, bidi overrides, `!`, `@`
+/// and `:` would let a sender forge how a line reads.
+pub fn clean_nick(nick: &str) -> Result<String, String> {
+    let nick: String = nick.trim().nfc().collect();
+    if nick.len() > MAX_NICK {
+        return Err(format!("the nick is longer than {MAX_NICK} bytes"));
+    }
+    if let Some(c) = nick
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || "-_[]\\`^{}|.".contains(*c)))
+    {
+        return Err(format!("the nick contains {c:?}"));
+    }
+    Ok(nick)
+}
+
 /// Filter words as stored: NFC, lowercase, each one word, sorted, unique.
 pub fn clean_filter(words: &[String]) -> Result<Vec<String>, String> {
     let mut out = BTreeSet::new();

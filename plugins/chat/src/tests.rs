@@ -8,13 +8,17 @@ fn payload(a: Action) -> Vec<u8> {
 }
 
 fn post_op(text: &str) -> Vec<u8> {
-    payload(Action::Post(PostRequest { text: text.into() }))
+    payload(Action::Post(PostRequest {
+        text: text.into(),
+        ..Default::default()
+    }))
 }
 
 fn reply_op(to: u8, text: &str) -> Vec<u8> {
     payload(Action::Reply(ReplyRequest {
         to: id(to),
         text: text.into(),
+        ..Default::default()
     }))
 }
 
@@ -58,7 +62,11 @@ fn message(n: u8) -> Message {
 }
 
 fn post(c: &Context, n: u8, deps: &[u8], text: &str) -> Result<Op, String> {
-    commit::<Chat>(c, n, deps, "Post", &PostRequest { text: text.into() })
+    let req = PostRequest {
+        text: text.into(),
+        ..Default::default()
+    };
+    commit::<Chat>(c, n, deps, "Post", &req)
 }
 
 #[test]
@@ -217,6 +225,7 @@ fn only_the_author_may_edit_or_delete_and_delete_wins() {
     let reply = ReplyRequest {
         to: id(1),
         text: "x".into(),
+        ..Default::default()
     };
     assert!(commit::<Chat>(&ctx(2, 16), 7, &[4], "Reply", &reply).is_err());
 }
@@ -231,7 +240,8 @@ fn moderation_normalizes_strips_and_filters_in_prepare_only() {
     assert_eq!(
         op.decode::<ChatOp>().unwrap().action,
         Some(Action::Post(PostRequest {
-            text: "café[31m ok\nline2".into()
+            text: "café[31m ok\nline2".into(),
+            nick: String::new(),
         }))
     );
     for empty in ["", "   ", "\u{7}\u{0}"] {
@@ -294,4 +304,26 @@ fn reacting_to_a_missing_message_or_with_a_bad_emoji_is_refused() {
     ));
     testing::apply::<Chat>(&op(4, 1, 1, &[], vec![0xff, 0xfe]));
     assert_eq!(testing::snapshot(), before);
+}
+
+#[test]
+fn a_nick_is_kept_with_its_message_and_a_forging_one_is_refused() {
+    testing::reset();
+    let a = ctx(1, 10);
+    let req = PostRequest {
+        text: "hi".into(),
+        nick: " alice[m] ".into(),
+    };
+    commit::<Chat>(&a, 1, &[], "Post", &req).unwrap();
+    assert_eq!(message(1).nick, "alice[m]");
+    for bad in ["bob!x@y", "a b", "\u{202e}evil", "x\u{1b}[1m", ":srv", &"n".repeat(33)] {
+        let req = PostRequest {
+            text: "hi".into(),
+            nick: bad.into(),
+        };
+        assert!(
+            commit::<Chat>(&a, 2, &[1], "Post", &req).is_err(),
+            "{bad:?} was accepted"
+        );
+    }
 }
