@@ -33,6 +33,40 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// The IRC gateway's flags (`lattice daemon --irc ADDR …`).
+#[derive(Args, Debug, Clone)]
+pub struct IrcArgs {
+    /// Serve the mesh's chat rooms as IRC channels on this address (e.g. 127.0.0.1:6667).
+    #[arg(long, value_name = "ADDR")]
+    pub irc: Option<std::net::SocketAddr>,
+    /// The IRC server name (the prefix of its replies).
+    #[arg(long, value_name = "NAME", default_value = "lattice.local")]
+    pub irc_server_name: String,
+    /// Free text shown by LINKS, WHOIS and INFO.
+    #[arg(long, value_name = "TEXT", default_value = "Lattice IRC gateway")]
+    pub irc_info: String,
+    /// A file whose lines are the message of the day.
+    #[arg(long, value_name = "FILE")]
+    pub irc_motd: Option<PathBuf>,
+    /// IRC operator credentials, NAME:PASSWORD (repeat for more).
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    pub irc_oper: Vec<String>,
+    /// Password IRC clients must give with PASS (empty: none).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "LATTICE_IRC_PASSWORD",
+        hide_env_values = true
+    )]
+    pub irc_password: Option<String>,
+    /// Messages a JOIN replays from the room's history (0: none).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub irc_history: u32,
+    /// Most IRC connections served at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub irc_max_clients: usize,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Run a node in the foreground: storage, sync and gossip, and the local API socket.
@@ -44,6 +78,8 @@ pub enum Cmd {
         /// Seconds between background syncs with every member (anti-entropy).
         #[arg(long, default_value_t = 30)]
         sync_interval: u64,
+        #[command(flatten)]
+        irc: IrcArgs,
     },
     /// This node.
     #[command(subcommand)]

@@ -17,7 +17,7 @@ use lattice_host::node::{Node, resolve_data_dir};
 
 use lattice_cli::dynamic::terminal_safe as safe;
 
-use crate::app::{Cli, Cmd, Global, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
+use crate::app::{Cli, Cmd, Global, IrcArgs, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
@@ -169,7 +169,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Daemon {
             listen,
             sync_interval,
-        } => daemon(&dir, listen, sync_interval),
+            irc,
+        } => daemon(&dir, listen, sync_interval, &irc),
         Cmd::Demo => demo(&g),
         Cmd::Bench { posts } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
@@ -630,7 +631,9 @@ fn daemon(
     dir: &Path,
     listen: Option<std::net::SocketAddr>,
     sync_interval: u64,
+    irc: &IrcArgs,
 ) -> Result<ExitCode> {
+    let irc_config = irc_config(irc)?;
     let stop = stop_flag()?;
     let socket = Backend::socket_path(dir);
     if Client::connect(&socket).is_ok() {
@@ -660,6 +663,10 @@ fn daemon(
             .collect::<Vec<_>>()
             .join(",")
     );
+    if let (Some(addr), Some(config)) = (irc.irc, irc_config) {
+        let gw = lattice_irc::Gateway::start(node.clone(), rt.handle(), addr, config)?;
+        eprintln!("lattice daemon: IRC gateway on {}", gw.local_addr());
+    }
     // Housekeeping: stores declared by peers whose plugin we lack, the
     // peer address book for the next restart, and orphans past their TTL.
     // It also watches the kernel: if the commit thread died, the daemon must
@@ -710,6 +717,42 @@ fn daemon(
     }
     eprintln!("lattice daemon: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The gateway's settings from the daemon's flags (`None` without `--irc`).
+fn irc_config(a: &IrcArgs) -> Result<Option<lattice_irc::Config>> {
+    if a.irc.is_none() {
+        return Ok(None);
+    }
+    let mut config = lattice_irc::Config {
+        server_name: a.irc_server_name.clone(),
+        info: a.irc_info.clone(),
+        password: a.irc_password.clone().filter(|p| !p.is_empty()),
+        history: a.irc_history,
+        max_clients: a.irc_max_clients.max(1),
+        ..lattice_irc::Config::default()
+    };
+    if config.server_name.is_empty() || config.server_name.contains([' ', ':', '!', '@']) {
+        bail!(
+            "--irc-server-name: `{}` is not a server name (no spaces, ':', '!' or '@')",
+            config.server_name
+        );
+    }
+    if let Some(path) = &a.irc_motd {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--irc-motd: cannot read {}", path.display()))?;
+        config.motd = text.lines().map(str::to_string).collect();
+    }
+    for o in &a.irc_oper {
+        let Some((name, pass)) = o
+            .split_once(':')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        else {
+            bail!("--irc-oper: expected NAME:PASSWORD, got `{o}`");
+        };
+        config.opers.push((name.to_string(), pass.to_string()));
+    }
+    Ok(Some(config))
 }
 
 fn watch(dir: &Path, store: Option<String>, json: bool) -> Result<ExitCode> {

@@ -1,0 +1,84 @@
+//! Operator commands: OPER, KILL, WALLOPS. Operator credentials are the
+//! gateway's flags; an operator has power over this gateway's IRC
+//! sessions only, never over the mesh.
+
+use super::enough;
+use super::register::close;
+use crate::line;
+use crate::state::{ConnId, Line, State};
+
+pub fn oper(st: &mut State, id: ConnId, p: &[&str]) {
+    if !enough(st, id, "OPER", p, 2) {
+        return;
+    }
+    let Some(known) = st.config.opers.iter().find(|(n, _)| n == p[0]) else {
+        st.reply(id, "491", &["No O-lines for your host"]);
+        return;
+    };
+    if known.1 != p[1] {
+        st.reply(id, "464", &["Password incorrect"]);
+        return;
+    }
+    let Some(c) = st.clients.get_mut(&id) else {
+        return;
+    };
+    let nick = c.nick().to_string();
+    let newly = c.modes.insert('o');
+    st.reply(id, "381", &["You are now an IRC operator"]);
+    if newly {
+        st.send_str(id, line::format(&nick, "MODE", &[&nick, "+o"], false));
+    }
+}
+
+pub fn kill(st: &mut State, id: ConnId, p: &[&str]) {
+    if !enough(st, id, "KILL", p, 2) {
+        return;
+    }
+    let Some(c) = st.clients.get(&id) else { return };
+    if !c.is_oper() {
+        st.reply(
+            id,
+            "481",
+            &["Permission Denied- You're not an IRC operator"],
+        );
+        return;
+    }
+    let killer = c.nick().to_string();
+    let Some(tid) = st.by_nick(p[0]) else {
+        st.reply(id, "401", &[p[0], "No such nick/channel"]);
+        return;
+    };
+    let reason = format!("Killed ({killer} ({}))", p[1]);
+    let Some(t) = st.clients.get(&tid) else {
+        return;
+    };
+    let tnick = t.nick().to_string();
+    let server = st.server().to_string();
+    st.send_str(tid, line::format(&server, "KILL", &[&tnick, &reason], true));
+    close(st, tid, &reason);
+}
+
+pub fn wallops(st: &mut State, id: ConnId, p: &[&str]) {
+    if !enough(st, id, "WALLOPS", p, 1) {
+        return;
+    }
+    let Some(c) = st.clients.get(&id) else { return };
+    if !c.is_oper() {
+        st.reply(
+            id,
+            "481",
+            &["Permission Denied- You're not an IRC operator"],
+        );
+        return;
+    }
+    let l: Line = line::format(&c.prefix(), "WALLOPS", &[p[0]], true).into();
+    let to: Vec<ConnId> = st
+        .clients
+        .iter()
+        .filter(|(_, c)| c.registered && c.modes.contains(&'w'))
+        .map(|(i, _)| *i)
+        .collect();
+    for t in to {
+        st.send(t, l.clone());
+    }
+}
