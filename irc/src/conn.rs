@@ -19,10 +19,6 @@ use crate::core::Event;
 use crate::line::MAX_LINE;
 use crate::state::Line;
 
-/// Lines a client may send at once before it is paced.
-const BURST: f64 = 64.0;
-/// Lines per second a paced client may send.
-const RATE: f64 = 16.0;
 /// Longest we read without a line end, tags included (IRCv3 allows 8191
 /// bytes of tags before the 512-byte line).
 const MAX_RAW: usize = 8192 + MAX_LINE;
@@ -147,7 +143,8 @@ async fn read_lines(
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let mut overlong = false;
-    let mut tokens = BURST;
+    let (burst, rate) = (config.flood_burst, config.flood_rate.max(0.1));
+    let mut tokens = burst;
     let mut refilled = Instant::now();
     let mut pinged = false;
     loop {
@@ -189,12 +186,12 @@ async fn read_lines(
             if line.is_empty() {
                 continue;
             }
-            // Pace: a token per line, refilled at RATE per second.
+            // Pace: a token per line, refilled at `rate` per second.
             let now = Instant::now();
-            tokens = (tokens + now.duration_since(refilled).as_secs_f64() * RATE).min(BURST);
+            tokens = (tokens + now.duration_since(refilled).as_secs_f64() * rate).min(burst);
             refilled = now;
             if tokens < 1.0 {
-                let wait = Duration::from_secs_f64((1.0 - tokens) / RATE);
+                let wait = Duration::from_secs_f64((1.0 - tokens) / rate);
                 tokio::time::sleep(wait).await;
                 tokens = 1.0;
                 refilled = Instant::now();

@@ -118,7 +118,6 @@ pub fn run(node: Arc<Node>, config: Arc<Config>, events: Receiver<Event>, me: Se
                         dead: false,
                     },
                 );
-                st.max_clients_seen = st.max_clients_seen.max(st.clients.len());
             }
             Event::Line { id, bytes } => {
                 match bytes {

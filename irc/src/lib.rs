@@ -56,6 +56,10 @@ pub struct Config {
     pub max_clients: usize,
     /// Lines queued for a client before it counts as not reading and is dropped.
     pub send_queue: usize,
+    /// Lines a client may send at once before it is paced.
+    pub flood_burst: f64,
+    /// Lines per second a paced client may send.
+    pub flood_rate: f64,
     /// Silence after which a client is pinged, then dropped.
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
@@ -76,6 +80,8 @@ impl Default for Config {
             history: 20,
             max_clients: 4096,
             send_queue: 4096,
+            flood_burst: 64.0,
+            flood_rate: 16.0,
             ping_interval: Duration::from_secs(120),
             ping_timeout: Duration::from_secs(120),
         }
