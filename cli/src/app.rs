@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
     name = "lattice",
     version,
     about = "Local-first replicated state machines: signed op logs, wasm plugins, peer-to-peer sync",
-    after_help = "Plugin commands: `lattice TYPE-OR-STORE METHOD --field value`, e.g. `lattice chat post --text hi`.\nRun `lattice demo` for a guided first session."
+    after_help = "Plugin commands: `lattice TYPE-OR-STORE METHOD --field value`, e.g. `lattice chat post --text hi`.\n`lattice chat` with no method (or `lattice chat '#room'`, `--room NAME`) opens the interactive chat client.\nRun `lattice demo` for a guided first session."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -175,6 +175,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Bench { posts } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
         Cmd::Plugin_(args) => {
+            if let Some(room) = crate::chat::wanted(&args) {
+                return crate::chat::run(&dir, room);
+            }
             let mut b = Backend::open(&dir)?;
             plugin_cmd::run(&mut b, args, &g)
         }
