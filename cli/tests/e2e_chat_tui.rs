@@ -279,6 +279,21 @@ fn chat_client_through_the_daemon() {
 }
 
 #[test]
+fn chat_client_reports_a_lost_daemon_in_one_line() {
+    let Some(t) = Tmux::new("lost") else { return };
+    let n = Node::new();
+    let d = n.daemon();
+    n.setup();
+    t.start("c", &n, "chat");
+    t.wait_for("c", "#general");
+    d.sigkill();
+    let s = t.wait_for("c", "exit=1");
+    assert!(s.contains("error: live updates stopped"), "{s}");
+    assert!(!s.contains("panicked"), "{s}");
+    t.wait_for("c", "tty: icanon echo");
+}
+
+#[test]
 fn chat_client_without_a_daemon_serves_the_node() {
     let Some(t) = Tmux::new("local") else { return };
     let n = Node::new();

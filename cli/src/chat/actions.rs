@@ -34,7 +34,7 @@ pub fn line(app: &mut App, source: &mut Source, line: &str) -> Outcome {
             for cause in e.chain().skip(1) {
                 msg.push_str(&format!(": {cause}"));
             }
-            app.fail(terminal_safe(&msg));
+            app.fail(msg);
             Outcome::Continue
         }
     }

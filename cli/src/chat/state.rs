@@ -128,16 +128,18 @@ impl App {
         self.rooms.iter().find(|r| r.name == name || r.id == name)
     }
 
-    pub fn say(&mut self, text: impl Into<String>) {
+    /// Notices quote names and error messages that may carry peer text,
+    /// so they are made terminal-safe here, once for every caller.
+    pub fn say(&mut self, text: impl AsRef<str>) {
         self.notice = Some(Notice {
-            text: text.into(),
+            text: terminal_safe(text.as_ref()),
             error: false,
         });
     }
 
-    pub fn fail(&mut self, text: impl Into<String>) {
+    pub fn fail(&mut self, text: impl AsRef<str>) {
         self.notice = Some(Notice {
-            text: text.into(),
+            text: terminal_safe(text.as_ref()),
             error: true,
         });
     }
