@@ -144,6 +144,11 @@ impl Topics {
         lock(&self.syncing).len()
     }
 
+    /// The sender of a live subscription of `store`'s topic.
+    pub(crate) fn sender(&self, store: &StoreId) -> Option<GossipSender> {
+        self.live_sender(store)
+    }
+
     fn live_sender(&self, store: &StoreId) -> Option<GossipSender> {
         let mut map = lock(&self.map);
         match map.get(store) {
@@ -252,7 +257,17 @@ async fn receive_loop(
                     tracing::debug!(peer = %from, store = %store, "announcement from a non-member dropped");
                     continue;
                 }
-                handle_announce(&inner, store, &msg.content, from).await;
+                match pb::Gossip::decode(msg.content.as_ref()).map(|g| g.kind) {
+                    Ok(Some(pb::gossip::Kind::Announce(a))) => {
+                        handle_announce(&inner, store, a, from).await
+                    }
+                    Ok(Some(pb::gossip::Kind::Presence(p))) => {
+                        crate::presence::receive(&inner, &store, p)
+                    }
+                    Ok(None) | Err(_) => {
+                        tracing::debug!(peer = %from, "undecodable gossip message");
+                    }
+                }
             }
             Ok(Event::NeighborUp(id)) => {
                 let a = author_of(&id);
@@ -266,6 +281,11 @@ async fn receive_loop(
                 // member's first post, entries made while apart) is not
                 // replayed by gossip: fetch it now.
                 request_sync(&inner, a, store);
+                // And say we are here, so presence shows without waiting a period.
+                if inner.policy.presence(&store) {
+                    let inner = Arc::clone(&inner);
+                    tokio::spawn(async move { crate::presence::send(&inner, &store).await });
+                }
             }
             Ok(Event::NeighborDown(id)) => {
                 lock(&neighbors).remove(&author_of(&id));
@@ -286,14 +306,7 @@ async fn receive_loop(
     }
 }
 
-async fn handle_announce(inner: &Arc<Inner>, store: StoreId, content: &[u8], from: AuthorId) {
-    let a = match pb::Announce::decode(content) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::debug!(peer = %from, error = %e, "undecodable announcement");
-            return;
-        }
-    };
+async fn handle_announce(inner: &Arc<Inner>, store: StoreId, a: pb::Announce, from: AuthorId) {
     if a.store_id != store.0 {
         tracing::debug!(peer = %from, "announcement for another store on this topic");
         return;
@@ -446,12 +459,16 @@ async fn announce_one(inner: &Arc<Inner>, e: &SignedEntry) -> Result<()> {
         entry: Vec::new(),
     };
     let wire = e.to_wire();
-    // Field tag + length varint overhead is at most 6 bytes.
-    if a.encoded_len() + wire.len() + 6 <= inner.config.gossip_max_message {
+    // Tag + length varint of the entry field, then of the Gossip wrapper
+    // around the announcement: at most 6 bytes each.
+    if a.encoded_len() + wire.len() + 12 <= inner.config.gossip_max_message {
         a.entry = wire;
     }
+    let g = pb::Gossip {
+        kind: Some(pb::gossip::Kind::Announce(a)),
+    };
     sender
-        .broadcast(Bytes::from(a.encode_to_vec()))
+        .broadcast(Bytes::from(g.encode_to_vec()))
         .await
         .map_err(|e| NetError::Stream(format!("gossip broadcast: {e}")))
 }

@@ -26,6 +26,7 @@ mod frame;
 pub mod gossip;
 mod invite;
 mod net;
+pub mod presence;
 pub mod sync;
 
 pub mod pb {
@@ -44,6 +45,7 @@ pub use frame::MAX_FRAME;
 pub use gossip::{Announcer, topic_id};
 pub use invite::{INVITE_PREFIX, Invite, InviteParseError};
 pub use net::{Net, PeerInfo, StoreSyncInfo};
+pub use presence::PresenceInfo;
 pub use sync::{ALPN, SyncStats};
 
 /// Who may sync which store. The node implements it from the mesh root
@@ -62,6 +64,13 @@ pub trait Policy: Send + Sync + 'static {
     /// sync any of them", so they must share their membership too. `None`:
     /// the store is not gossiped (sync and anti-entropy still run).
     fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]>;
+    /// Whether to send presence beacons for `store` (see `presence`): the
+    /// rooms people sit in, not every store, since each costs a gossip
+    /// message per period.
+    fn presence(&self, store: &StoreId) -> bool {
+        let _ = store;
+        false
+    }
 }
 
 /// Content-addressed blobs this node can serve (plugin `.wasm` files).
@@ -151,6 +160,9 @@ pub struct NetConfig {
     /// Period of re-joining gossip topics with members missing from the
     /// neighbour set (the overlay does not heal by itself after a partition).
     pub gossip_rejoin: Duration,
+    /// Period of presence beacons for the stores `Policy::presence` marks;
+    /// `None`: none are sent (received ones are still recorded).
+    pub presence_interval: Option<Duration>,
     /// Delay before a gossip-triggered sync, so a burst of announcements
     /// with gaps becomes one sync.
     pub sync_debounce: Duration,
@@ -180,6 +192,7 @@ impl Default for NetConfig {
             anti_entropy: Some(Duration::from_secs(30)),
             gossip_rejoin: Duration::from_secs(5),
             sync_debounce: Duration::from_millis(50),
+            presence_interval: Some(Duration::from_secs(10)),
             max_blob: 16 << 20,
             announcer: None,
             peers: Vec::new(),

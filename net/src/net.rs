@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub peers: Mutex<HashMap<AuthorId, PeerState>>,
     conns: Mutex<HashMap<AuthorId, Connection>>,
     pub topics: Topics,
+    pub presence: crate::presence::Presence,
     pub announcer: Announcer,
     /// The runtime `Net::spawn` ran on, so sync methods (`add_peer`) can
     /// start tasks from any thread.
@@ -273,6 +274,7 @@ impl Net {
             peers: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             topics: Topics::default(),
+            presence: Default::default(),
             announcer: announcer.clone(),
             runtime: tokio::runtime::Handle::current(),
             config,
@@ -290,6 +292,9 @@ impl Net {
         tasks.push(gossip::spawn_maintenance(Arc::clone(&inner)));
         if let Some(period) = inner.config.anti_entropy {
             tasks.push(spawn_anti_entropy(Arc::clone(&inner), period));
+        }
+        if let Some(period) = inner.config.presence_interval {
+            tasks.push(crate::presence::spawn_beacons(Arc::clone(&inner), period));
         }
         tracing::info!(id = %inner.me, addrs = ?local_addrs(&inner.endpoint), "network up");
         Ok(Net { inner, tasks })
@@ -324,6 +329,22 @@ impl Net {
 
     pub async fn sync_store(&self, peer: AuthorId, store: StoreId) -> Result<SyncStats> {
         self.inner.sync_store(peer, store).await
+    }
+
+    /// What current members last told us by presence beacon about `store`
+    /// (a revoked member's last word no longer counts).
+    pub fn presence(&self, store: &StoreId) -> Vec<crate::PresenceInfo> {
+        let period = self
+            .inner
+            .config
+            .presence_interval
+            .unwrap_or(std::time::Duration::from_secs(10));
+        self.inner
+            .presence
+            .of(store, period)
+            .into_iter()
+            .filter(|p| self.inner.policy.may_sync(store, &p.author))
+            .collect()
     }
 
     /// Syncs every store in `Policy::stores()` with every known member.

@@ -93,6 +93,10 @@ pub enum Request {
         token: String,
     },
     MeshPeers,
+    /// Who is online in a store's room and whether they hold our log.
+    Presence {
+        store: Option<String>,
+    },
     /// Leave a mesh on this node (not its founder).
     MeshLeave {
         mesh: String,
@@ -194,6 +198,17 @@ pub struct VerifyView {
     pub problems: Vec<String>,
 }
 
+/// A member as presence sees it (see `Node::presence`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PresenceView {
+    pub id: String,
+    pub name: String,
+    pub me: bool,
+    pub online: bool,
+    pub last_seen_ms: Option<u64>,
+    pub in_sync: Option<bool>,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct PeerView {
     pub id: String,
@@ -282,6 +297,10 @@ pub enum Response {
     },
     Peers {
         peers: Vec<PeerView>,
+    },
+    Presence {
+        store: StoreInfo,
+        members: Vec<PresenceView>,
     },
     Revoked {
         member: String,

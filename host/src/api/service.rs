@@ -304,6 +304,25 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 mesh: mesh_info(node, &m),
             }
         }
+        Request::Presence { store } => {
+            let h = pick_store(node, store.as_deref())?;
+            let members = node
+                .presence(&h)?
+                .into_iter()
+                .map(|m| PresenceView {
+                    id: m.author.to_hex(),
+                    name: m.name,
+                    me: m.me,
+                    online: m.online,
+                    last_seen_ms: m.last_seen_ms,
+                    in_sync: m.in_sync,
+                })
+                .collect();
+            Response::Presence {
+                store: store_info(&h),
+                members,
+            }
+        }
         Request::MeshPeers => Response::Peers {
             peers: node
                 .peers()?

@@ -43,6 +43,27 @@ impl Policy for NodePolicy {
     fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]> {
         self.0.mesh_secret(store)
     }
+
+    /// Chat rooms: presence is who sits in a room; other stores would only
+    /// add a beacon per period each.
+    fn presence(&self, store: &StoreId) -> bool {
+        self.0.get(store).is_some_and(|h| h.type_name() == "chat")
+    }
+}
+
+/// One active member of a store's mesh as presence sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberPresence {
+    pub author: AuthorId,
+    pub name: String,
+    /// This node.
+    pub me: bool,
+    /// We heard its beacon within three periods (always true for us).
+    pub online: bool,
+    /// When we last heard it (Unix ms); `None`: never since we started.
+    pub last_seen_ms: Option<u64>,
+    /// Whether its log of the store was ours when it last spoke.
+    pub in_sync: Option<bool>,
 }
 
 struct NodeBlobs(Arc<DataDir>);
@@ -423,5 +444,46 @@ impl Node {
 
     pub fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
         Ok(self.network()?.net.peers())
+    }
+
+    /// The active members of `h`'s mesh, each with what its latest presence
+    /// beacon for `h` said. Ephemeral: from gossip since the daemon started,
+    /// never from the log; without a network only we are online.
+    pub fn presence(&self, h: &super::StoreHandle) -> Result<Vec<MemberPresence>, NodeError> {
+        let members = {
+            let tx = self.kernel.db().begin_read()?;
+            super::trust::members(&tx, &h.mesh)?
+        };
+        let ours = self.kernel.status(&h.id)?.digest;
+        let heard = self
+            .network
+            .get()
+            .map(|n| n.net.presence(&h.id))
+            .unwrap_or_default();
+        let me = self.author();
+        Ok(members
+            .into_iter()
+            .filter(|(_, _, status)| *status == "active")
+            .map(|(author, name, _)| {
+                let p = heard.iter().find(|p| p.author == author);
+                let mine = author == me;
+                MemberPresence {
+                    author,
+                    name,
+                    me: mine,
+                    online: mine || p.is_some_and(|p| p.online),
+                    last_seen_ms: if mine {
+                        Some(now_ms())
+                    } else {
+                        p.map(|p| p.heard_ms)
+                    },
+                    in_sync: if mine {
+                        Some(true)
+                    } else {
+                        p.map(|p| p.digest == ours)
+                    },
+                }
+            })
+            .collect())
     }
 }

@@ -57,6 +57,9 @@ impl Policy for Members {
     fn topic_key(&self, store: &StoreId) -> Option<[u8; 32]> {
         Some(test_key(store))
     }
+    fn presence(&self, _store: &StoreId) -> bool {
+        true
+    }
 }
 
 pub fn test_key(store: &StoreId) -> [u8; 32] {
