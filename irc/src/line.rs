@@ -84,7 +84,15 @@ pub fn format(prefix: &str, command: &str, params: &[&str], trailing: bool) -> S
         if last && (trailing || p.is_empty() || p.contains(' ') || p.starts_with(':')) {
             out.push(':');
         }
-        out.push_str(p);
+        // A line end or NUL inside a parameter would start a line of the
+        // sender's choosing: whatever produced it, it goes out as a space.
+        out.extend(p.chars().map(|c| {
+            if matches!(c, '\r' | '\n' | '\0') {
+                ' '
+            } else {
+                c
+            }
+        }));
     }
     truncate(&mut out, MAX_LINE - 2);
     out
@@ -184,6 +192,10 @@ mod tests {
             ":srv PONG srv :"
         );
         assert_eq!(format("", "PRIVMSG", &["#c", "hi"], true), "PRIVMSG #c :hi");
+        assert_eq!(
+            format("s", "NOTICE", &["x", "a\r\nQUIT :b\0"], true),
+            ":s NOTICE x :a  QUIT :b "
+        );
         let long = format("s", "NOTICE", &["x", &"é".repeat(600)], true);
         assert!(long.len() <= MAX_LINE - 2);
     }

@@ -115,7 +115,7 @@ fn sender(ctx: &Ctx, nick: &str, author: &[u8]) -> String {
 }
 
 /// Keeps only characters that are safe in an IRC prefix.
-fn as_nick(s: &str) -> String {
+pub(crate) fn as_nick(s: &str) -> String {
     let out: String = s
         .chars()
         .map(|c| {

@@ -131,6 +131,26 @@ impl Rooms {
             .unwrap_or(short)
     }
 
+    /// Members online in the room on other nodes, by presence beacon:
+    /// (name, short node id, in sync with our log).
+    pub fn online_elsewhere(&self, h: &StoreHandle) -> Vec<(String, String, bool)> {
+        self.node
+            .presence(h)
+            .map(|ms| {
+                ms.into_iter()
+                    .filter(|m| !m.me && m.online)
+                    .map(|m| {
+                        (
+                            m.name,
+                            hex::encode(&m.author.0[..4]),
+                            m.in_sync == Some(true),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The current mesh's name, the host part of remote users' prefixes.
     pub fn mesh_name(&self) -> String {
         self.node

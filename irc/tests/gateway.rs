@@ -217,6 +217,10 @@ fn a_post_from_the_cli_reaches_joined_users_and_history_replays_on_join() {
     );
     alice.send("PRIVMSG #general :second");
     alice.sync();
+    // History is what the room holds: wait until the post is durable.
+    eventually("the second post is durable", || {
+        texts_and_nicks(&s.node, "general").len() == 2
+    });
     let mut carol = Client::register(s.addr, "carol");
     carol.send("JOIN #general");
     carol.expect(|l| l.contains(" 366 "));

@@ -123,7 +123,7 @@ fn join_one(st: &mut State, ctx: &Ctx, id: ConnId, name: &str, key: Option<&str>
         st.reply(id, "332", &[&shown, &text]);
         st.reply_plain(id, "333", &[&shown, &setter, &at.to_string()]);
     }
-    names_reply(st, id, &folded);
+    names_reply(st, ctx, id, &folded);
     st.reply(id, "366", &[&shown, "End of /NAMES list"]);
     // A room created by this JOIN has no history to replay.
     if !fresh {
@@ -141,11 +141,20 @@ pub fn banned(ch: &Channel, mask: &str) -> bool {
         && !ch.excepts.iter().any(|e| mask_match(&e.mask, mask))
 }
 
-/// 353 lines for a channel, as many as the names need.
-fn names_reply(st: &mut State, id: ConnId, folded: &str) {
+/// 353 lines for a channel, as many as the names need: the users here,
+/// then members online in the room on other nodes (by presence).
+fn names_reply(st: &mut State, ctx: &Ctx, id: ConnId, folded: &str) {
     let Some(ch) = st.channels.get(folded) else {
         return;
     };
+    let elsewhere: Vec<String> = ctx
+        .rooms
+        .get(&ch.store)
+        .map(|h| ctx.rooms.online_elsewhere(&h))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _, _)| mesh_events::as_nick(&name))
+        .collect();
     let member = ch.members.contains_key(&id);
     let names: Vec<String> = ch
         .members
@@ -157,6 +166,7 @@ fn names_reply(st: &mut State, id: ConnId, folded: &str) {
             }
             Some(format!("{}{}", status.prefix(), c.nick()))
         })
+        .chain(elsewhere)
         .collect();
     let (kind, shown) = (ch.names_kind(), ch.name.clone());
     let mut batch = String::new();
@@ -272,7 +282,7 @@ pub fn topic(st: &mut State, ctx: &Ctx, id: ConnId, p: &[&str]) {
     st.to_channel(&folded, &l, None);
 }
 
-pub fn names(st: &mut State, id: ConnId, p: &[&str]) {
+pub fn names(st: &mut State, ctx: &Ctx, id: ConnId, p: &[&str]) {
     let wanted: Vec<String> = match p.first() {
         Some(list) => list
             .split(',')
@@ -293,7 +303,7 @@ pub fn names(st: &mut State, id: ConnId, p: &[&str]) {
             .filter(|ch| !ch.modes.contains(&'s') || ch.members.contains_key(&id))
             .map(|ch| ch.name.clone());
         if let Some(shown) = visible {
-            names_reply(st, id, folded);
+            names_reply(st, ctx, id, folded);
             if p.first().is_some() {
                 st.reply(id, "366", &[&shown, "End of /NAMES list"]);
             }

@@ -3,7 +3,9 @@
 
 use super::enough;
 use super::register::VERSION;
+use crate::core::Ctx;
 use crate::line::{self, fold, mask_match};
+use crate::mesh_events::as_nick;
 use crate::state::{ConnId, State, format_time, unix_now};
 
 const AWAYLEN: usize = 200;
@@ -41,7 +43,7 @@ fn flags(st: &State, who: ConnId, chan: Option<&str>) -> String {
     f
 }
 
-pub fn who(st: &mut State, id: ConnId, p: &[&str]) {
+pub fn who(st: &mut State, ctx: &Ctx, id: ConnId, p: &[&str]) {
     let mask = p.first().copied().unwrap_or("*");
     let whox = p.get(1).and_then(|f| f.strip_prefix('%'));
     let mut rows: Vec<(ConnId, Option<String>)> = Vec::new();
@@ -131,6 +133,31 @@ pub fn who(st: &mut State, id: ConnId, p: &[&str]) {
                     "352",
                     &[&shown_chan, &user, &host, &server, &nick, &f, &hops],
                 );
+            }
+        }
+    }
+    // Members online in the room on other nodes (plain WHO only): hop 1,
+    // the node as their server, whether they hold our log in the realname.
+    if mask.starts_with('#') && whox.is_none() {
+        let chan = st
+            .channels
+            .get(&fold(mask))
+            .filter(|ch| ch.members.contains_key(&id) || !ch.modes.contains(&'s'))
+            .map(|ch| (ch.name.clone(), ch.store));
+        if let Some((shown, store)) = chan {
+            let remote = ctx
+                .rooms
+                .get(&store)
+                .map(|h| ctx.rooms.online_elsewhere(&h))
+                .unwrap_or_default();
+            let mesh = as_nick(&ctx.rooms.mesh_name());
+            for (name, node, in_sync) in remote {
+                let nick = as_nick(&name);
+                let real = format!(
+                    "1 {name} on node {node}, {}",
+                    if in_sync { "in sync" } else { "catching up" }
+                );
+                st.reply(id, "352", &[&shown, &node, &mesh, &node, &nick, "H", &real]);
             }
         }
     }
