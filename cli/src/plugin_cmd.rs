@@ -168,9 +168,10 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     let (cli_name, sub) = matches.subcommand().expect("subcommand_required");
     let method = dynamic::method_by_cli_name(&schema.service, cli_name)
         .ok_or_else(|| anyhow!("unknown method {cli_name}"))?;
-    let request = dynamic::parse_request(&method, sub)?;
+    let mut request = dynamic::parse_request(&method, sub)?;
     let json = global.json || matches.get_flag("json");
     let explicit = matches.get_one::<String>("store").cloned();
+    resolve_id_prefixes(b, explicit.as_deref().unwrap_or(&selector), &mut request)?;
     let resp = b.call(Request::Call {
         selector: selector.clone(),
         explicit,
@@ -204,11 +205,168 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     }
     let msg = DynamicMessage::decode(method.output(), reply.0.as_slice())
         .context("decoding the reply")?;
-    let text = dynamic::render_reply(&msg, json);
+    // A room's members: the plugin knows who wrote; presence (gossip, not
+    // the log) knows who is online now and who holds our log.
+    let presence = (plugin.name == "chat" && method.name() == "Members")
+        .then(|| presence(b, &store.name))
+        .flatten();
+    let text = if json {
+        match &presence {
+            Some(p) => {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&dynamic::render_json(&msg)).unwrap_or_default();
+                v["presence"] = serde_json::to_value(p).unwrap_or_default();
+                v.to_string()
+            }
+            None => dynamic::render_json(&msg),
+        }
+    } else {
+        let mut t = dynamic::render_text_with(&msg, &readable(b));
+        if let Some(p) = &presence {
+            t.push_str(&presence_text(p));
+        }
+        t
+    };
     if !text.is_empty() {
         outln!("{}", text.trim_end());
     } else if !json {
         eprintln!("(empty)");
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Member names and local times for the text output.
+fn readable(b: &mut Backend) -> dynamic::Readable {
+    let mut names = std::collections::HashMap::new();
+    if let Ok(Response::MeshStatus { members, .. }) = b.call(Request::MeshStatus { mesh: None }) {
+        for (id, name, _status) in members {
+            if let Ok(key) = hex::decode(&id) {
+                names.insert(key, name);
+            }
+        }
+    }
+    dynamic::Readable {
+        names,
+        time: Some(crate::chat::time::stamp),
+    }
+}
+
+/// Replaces short hex prefixes (`ab12`, `hex:ab12`) in fields that name
+/// entries (`id`, `to`, `*_id`, …) by the one entry id of the store that
+/// starts with them, as git does with commits; none or several is an error
+/// naming the prefix.
+fn resolve_id_prefixes(b: &mut Backend, store: &str, request: &mut DynamicMessage) -> Result<()> {
+    use prost_reflect::{ReflectMessage, Value};
+    let fields: Vec<_> = request
+        .descriptor()
+        .fields()
+        .filter(|f| dynamic::is_entry_ref(f) && request.has_field(f))
+        .collect();
+    let mut ids: Option<Vec<String>> = None;
+    for field in fields {
+        let value = request.get_field(&field).into_owned();
+        let resolve_one =
+            |v: &Value, ids: &mut Option<Vec<String>>, b: &mut Backend| -> Result<Value> {
+                let Some(prefix) = v
+                    .as_bytes()
+                    .and_then(|raw| std::str::from_utf8(raw).ok())
+                    .and_then(dynamic::id_prefix)
+                else {
+                    return Ok(v.clone());
+                };
+                if ids.is_none() {
+                    *ids = Some(entry_ids(b, store)?);
+                }
+                let all = ids.as_deref().unwrap_or_default();
+                let hits: Vec<&String> = all.iter().filter(|id| id.starts_with(&prefix)).collect();
+                match hits.as_slice() {
+                    [one] => Ok(Value::Bytes(hex::decode(one)?.into())),
+                    [] => bail!(
+                        "--{}: no entry of `{store}` has an id starting with {prefix}",
+                        dynamic::kebab_case(field.name())
+                    ),
+                    many => bail!(
+                        "--{}: {prefix} is ambiguous in `{store}`: {}",
+                        dynamic::kebab_case(field.name()),
+                        many.iter()
+                            .take(5)
+                            .map(|id| &id[..16])
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            };
+        let new = match &value {
+            Value::List(items) => Value::List(
+                items
+                    .iter()
+                    .map(|v| resolve_one(v, &mut ids, b))
+                    .collect::<Result<_>>()?,
+            ),
+            one => resolve_one(one, &mut ids, b)?,
+        };
+        request.set_field(&field, new);
+    }
+    Ok(())
+}
+
+/// Every entry id of `store`, hex, paging through its log.
+fn entry_ids(b: &mut Backend, store: &str) -> Result<Vec<String>> {
+    const PAGE: u32 = 10_000;
+    let mut out = Vec::new();
+    loop {
+        let resp = b.call(Request::StoreLog {
+            store: Some(store.to_string()),
+            from: out.len() as u64,
+            limit: PAGE,
+        })?;
+        let Response::Log { entries, .. } = resp else {
+            bail!("cannot read the log of `{store}` to resolve an id prefix");
+        };
+        let n = entries.len();
+        out.extend(entries.into_iter().map(|e| e.id));
+        if n < PAGE as usize {
+            return Ok(out);
+        }
+    }
+}
+
+fn presence(b: &mut Backend, store: &str) -> Option<Vec<lattice_host::api::PresenceView>> {
+    match b.call(Request::Presence {
+        store: Some(store.to_string()),
+    }) {
+        Ok(Response::Presence { members, .. }) => Some(members),
+        _ => None,
+    }
+}
+
+/// `in sync with N of M members`, then a line per member.
+fn presence_text(members: &[lattice_host::api::PresenceView]) -> String {
+    let others: Vec<_> = members.iter().filter(|m| !m.me).collect();
+    let synced = others.iter().filter(|m| m.in_sync == Some(true)).count();
+    let mut out = format!(
+        "\n\npresence: in sync with {synced} of {} members\n",
+        others.len()
+    );
+    for m in members {
+        let name = dynamic::terminal_safe(&m.name);
+        let short = m.id.get(..8).unwrap_or(&m.id);
+        let state = match (m.me, m.online, m.last_seen_ms) {
+            (true, _, _) => "this node".to_string(),
+            (false, true, _) => "online".to_string(),
+            (false, false, Some(ms)) => format!(
+                "offline, last seen {}",
+                crate::chat::time::stamp(ms << lattice_kernel::COUNTER_BITS)
+            ),
+            (false, false, None) => "not seen since the daemon started".to_string(),
+        };
+        let sync = match (m.me, m.in_sync) {
+            (true, _) => "",
+            (false, Some(true)) => ", in sync",
+            (false, Some(false)) => ", not in sync",
+            (false, None) => "",
+        };
+        out.push_str(&format!("  {name} ({short}): {state}{sync}\n"));
+    }
+    out.trim_end().to_string()
 }

@@ -115,7 +115,9 @@ heads:
   - value: on
     author: hex:000102030405060708090a0b0c0d0e0f
     hlc: 7
-  - author: hex:000102030405060708090a0b0c0d0e0f
+    deleted: false
+  - value: \"\"
+    author: hex:000102030405060708090a0b0c0d0e0f
     hlc: 9
     deleted: true";
     assert_eq!(render_text(&reply), expected);
@@ -158,12 +160,27 @@ fn enums_maps_and_scalars_render_readably() {
             "@not-a-file-for-strings",
         ],
     );
+    // Zero, false and empty are values and are shown, not dropped.
     let expected = "\
 f_double: 1e300
 f_float: 1.0
+f_int32: 0
+f_int64: 0
+f_uint32: 0
+f_uint64: 0
+f_sint32: 0
+f_sint64: 0
+f_fixed32: 0
+f_fixed64: 0
+f_sfixed32: 0
+f_sfixed64: 0
+f_bool: false
 f_string: @not-a-file-for-strings
+f_bytes: \"\"
 color: DARK_BLUE
-inner: {}
+inner:
+  name: \"\"
+  n: 0
 numbers: [3, 4]
 colors: [GREEN]
 by_id:
@@ -172,6 +189,7 @@ by_id:
     n: 1
   2:
     name: two
+    n: 0
 blobs:
   a: x
   b: hex:00";

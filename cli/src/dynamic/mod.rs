@@ -54,7 +54,10 @@
 //! messages indented, bytes as text when they are printable UTF-8 and as `hex:...` otherwise
 //! (so an id printed by `messages` can be pasted into `reply --to`), enums by name. A reply
 //! whose only field is a list of messages (chat messages, kv heads) prints one block per
-//! element, blocks separated by a blank line. Fields at their default value are not shown.
+//! element, blocks separated by a blank line. Scalars at their default (`0`, `false`, `""`)
+//! are shown; unset `optional` fields, oneof members and messages are not.
+//! [`render_text_with`] also shows author keys as member names and clocks (`hlc`, `*_hlc`)
+//! as local times (see [`Readable`]).
 //!
 //! With `--json` it prints the protobuf JSON mapping on one line (JSON Lines, so `watch
 //! --json` output is a stream of objects) using the **proto field names** (`after_hlc`, not
@@ -65,6 +68,7 @@
 mod command;
 mod comments;
 mod names;
+mod readable;
 mod render;
 mod request;
 mod value;
@@ -73,9 +77,12 @@ use std::fmt;
 
 pub use command::{build_command, build_command_with, is_query, method_command};
 pub use names::{find_method, kebab_case, method_by_cli_name, method_cli_names};
-pub use render::{render_json, render_op, render_reply, render_text, terminal_safe};
+pub use readable::{Readable, is_entry_ref};
+pub use render::{
+    render_json, render_op, render_reply, render_text, render_text_with, terminal_safe,
+};
 pub use request::parse_request;
-pub use value::{format_bytes, parse_bytes, parse_value};
+pub use value::{format_bytes, id_prefix, parse_bytes, parse_value};
 
 /// Errors of the dynamic-command layer.
 ///

@@ -1,8 +1,11 @@
 //! Printing replies and ops: indented text for people, protobuf JSON for scripts, one line
 //! for logs.
 
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, SerializeOptions, Value};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, SerializeOptions, Value,
+};
 
+use super::readable::{self, Readable};
 use super::value::format_bytes;
 
 /// A reply as text (`json == false`, see [`render_text`]) or as one line of protobuf JSON
@@ -49,6 +52,12 @@ pub fn render_json(msg: &DynamicMessage) -> String {
 /// - A message whose only set field is a repeated message field (a list reply: chat
 ///   messages, kv heads) prints one block per element, separated by blank lines.
 pub fn render_text(msg: &DynamicMessage) -> String {
+    render_text_with(msg, &Readable::default())
+}
+
+/// [`render_text`] with member names for author keys and people's times
+/// for clocks (see [`Readable`]).
+pub fn render_text_with(msg: &DynamicMessage, r: &Readable) -> String {
     let fields: Vec<(FieldDescriptor, &Value)> = msg.fields().collect();
     if let [(field, Value::List(items))] = fields.as_slice()
         && !field.is_map()
@@ -58,7 +67,7 @@ pub fn render_text(msg: &DynamicMessage) -> String {
             .iter()
             .map(|item| match item {
                 Value::Message(m) => {
-                    let lines = message_lines(m, 0);
+                    let lines = message_lines(m, 0, r);
                     if lines.is_empty() {
                         "{}".to_owned()
                     } else {
@@ -70,7 +79,7 @@ pub fn render_text(msg: &DynamicMessage) -> String {
             .collect();
         return blocks.join("\n\n");
     }
-    message_lines(msg, 0).join("\n")
+    message_lines(msg, 0, r).join("\n")
 }
 
 /// An op (or any message) on a single line, for log listings:
@@ -88,15 +97,32 @@ pub fn render_op(msg: &DynamicMessage) -> String {
     }
 }
 
-fn message_lines(msg: &DynamicMessage, indent: usize) -> Vec<String> {
+/// Every field with a value: set fields, and scalars at their default
+/// (`0`, `false`, `""` are values too). Only fields that can be absent
+/// stay out when they are: unset `optional`s, oneof members and messages.
+fn message_lines(msg: &DynamicMessage, indent: usize, r: &Readable) -> Vec<String> {
     let mut out = Vec::new();
-    for (field, value) in msg.fields() {
-        push_field(&mut out, indent, &field, value);
+    for field in msg.descriptor().fields() {
+        let absent = !msg.has_field(&field)
+            && (field.supports_presence()
+                || field.is_list()
+                || field.is_map()
+                || matches!(field.kind(), Kind::Message(_)));
+        if !absent {
+            let value = msg.get_field(&field);
+            push_field(&mut out, indent, &field, &value, r);
+        }
     }
     out
 }
 
-fn push_field(out: &mut Vec<String>, indent: usize, field: &FieldDescriptor, value: &Value) {
+fn push_field(
+    out: &mut Vec<String>,
+    indent: usize,
+    field: &FieldDescriptor,
+    value: &Value,
+    r: &Readable,
+) {
     let pad = " ".repeat(indent);
     let name = field.name();
     let kind = field.kind();
@@ -107,32 +133,58 @@ fn push_field(out: &mut Vec<String>, indent: usize, field: &FieldDescriptor, val
             let mut entries: Vec<(&MapKey, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
             for (key, value) in entries {
-                push_named(out, indent + 2, &map_key_text(key), &value_kind, value);
+                push_named(out, indent + 2, &map_key_text(key), &value_kind, value, r);
             }
         }
         Value::List(items) => match &kind {
             Kind::Message(_) => {
                 out.push(format!("{pad}{name}:"));
                 for item in items {
-                    push_item(out, indent + 2, &kind, item);
+                    push_item(out, indent + 2, &kind, item, r);
                 }
+            }
+            _ if readable::is_author(field) => {
+                let shown: Vec<String> = items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Bytes(b) => r.author(b),
+                        other => inline_value(&kind, other),
+                    })
+                    .collect();
+                out.push(format!("{pad}{name}: [{}]", shown.join(", ")));
             }
             _ => {
                 let shown: Vec<String> = items.iter().map(|v| inline_value(&kind, v)).collect();
                 out.push(format!("{pad}{name}: [{}]", shown.join(", ")));
             }
         },
-        other => push_named(out, indent, name, &kind, other),
+        Value::U64(t) if r.time.is_some() && readable::is_clock(field) => {
+            let time = r.time.map(|f| f(*t)).unwrap_or_default();
+            out.push(format!("{pad}{name}: {time}"));
+        }
+        Value::Bytes(b) if !r.names.is_empty() && readable::is_author(field) => {
+            out.push(format!("{pad}{name}: {}", r.author(b)));
+        }
+        Value::String(s) if s.is_empty() => out.push(format!("{pad}{name}: \"\"")),
+        Value::Bytes(b) if b.is_empty() => out.push(format!("{pad}{name}: \"\"")),
+        other => push_named(out, indent, name, &kind, other, r),
     }
 }
 
 /// `name: value` for a singular value: nested messages on the following lines, multi-line
 /// text with indented continuation lines.
-fn push_named(out: &mut Vec<String>, indent: usize, name: &str, kind: &Kind, value: &Value) {
+fn push_named(
+    out: &mut Vec<String>,
+    indent: usize,
+    name: &str,
+    kind: &Kind,
+    value: &Value,
+    r: &Readable,
+) {
     let pad = " ".repeat(indent);
     match value {
         Value::Message(m) => {
-            let lines = message_lines(m, indent + 2);
+            let lines = message_lines(m, indent + 2, r);
             if lines.is_empty() {
                 out.push(format!("{pad}{name}: {{}}"));
             } else {
@@ -152,11 +204,11 @@ fn push_named(out: &mut Vec<String>, indent: usize, name: &str, kind: &Kind, val
 }
 
 /// One `- ` element of a repeated message field.
-fn push_item(out: &mut Vec<String>, indent: usize, kind: &Kind, item: &Value) {
+fn push_item(out: &mut Vec<String>, indent: usize, kind: &Kind, item: &Value, r: &Readable) {
     let pad = " ".repeat(indent);
     match item {
         Value::Message(m) => {
-            let lines = message_lines(m, indent + 2);
+            let lines = message_lines(m, indent + 2, r);
             match lines.split_first() {
                 None => out.push(format!("{pad}- {{}}")),
                 Some((first, rest)) => {

@@ -213,6 +213,8 @@ pub fn parse_bytes(text: &str) -> Result<Vec<u8>, ValueError> {
     };
     if let Some(hex_text) = text.strip_prefix("hex:") {
         hex::decode(hex_text).map_err(|e| err(format!("bad hex after `hex:`: {e}")))
+    } else if let Some(id) = whole_id(text) {
+        Ok(id)
     } else if let Some(path) = text.strip_prefix('@') {
         if path == "-" {
             let mut buf = Vec::new();
@@ -228,6 +230,31 @@ pub fn parse_bytes(text: &str) -> Result<Vec<u8>, ValueError> {
     } else {
         Ok(text.as_bytes().to_vec())
     }
+}
+
+/// A 32-byte id or key in a form the CLI prints: 64 hex digits (what text
+/// output shows after `hex:`) or base64 (what `--json` shows).
+fn whole_id(text: &str) -> Option<Vec<u8>> {
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex::decode(text).ok();
+    }
+    if text.len() == 44 && text.ends_with('=') {
+        use base64::Engine as _;
+        return base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()
+            .filter(|b| b.len() == 32);
+    }
+    None
+}
+
+/// Whether `text` could be a short id prefix (like git's): 4 to 63 hex
+/// digits, with or without `hex:`. Resolved against the store's entries by
+/// the caller, for fields that name entries.
+pub fn id_prefix(text: &str) -> Option<String> {
+    let t = text.strip_prefix("hex:").unwrap_or(text);
+    (t.len() >= 4 && t.len() < 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| t.to_ascii_lowercase())
 }
 
 /// Shows bytes the way [`parse_bytes`] reads them: printable UTF-8 as itself (with a `text:`
