@@ -105,6 +105,12 @@ pub enum Cmd {
         /// Number of chat posts to pipeline.
         #[arg(long, default_value_t = 10_000)]
         posts: u32,
+        /// Measure the IRC gateway instead: fan-out across 3 daemons, many connections on one.
+        #[arg(long)]
+        irc: bool,
+        /// IRC connections on one daemon for `--irc`.
+        #[arg(long, default_value_t = 500)]
+        irc_clients: usize,
     },
     /// A plugin command: `lattice TYPE-OR-STORE METHOD [--field value]...`.
     #[command(external_subcommand)]

@@ -172,7 +172,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             irc,
         } => daemon(&dir, listen, sync_interval, &irc),
         Cmd::Demo => demo(&g),
-        Cmd::Bench { posts } => bench(posts),
+        Cmd::Bench {
+            irc: true,
+            irc_clients,
+            ..
+        } => crate::bench_irc::bench(irc_clients).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { posts, .. } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
         Cmd::Plugin_(args) => {
             if let Some(room) = crate::chat::wanted(&args) {

@@ -7,6 +7,7 @@
 mod out;
 mod app;
 mod backend;
+mod bench_irc;
 mod chat;
 mod commands;
 mod plugin_cmd;

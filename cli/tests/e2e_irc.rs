@@ -52,6 +52,24 @@ impl Irc {
         self.wr.write_all(format!("{line}\r\n").as_bytes()).unwrap();
     }
 
+    /// Every line up to and including the first that contains `needle`.
+    fn until_end(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let mut l = String::new();
+            match self.rd.read_line(&mut l) {
+                Ok(n) if n > 0 => {
+                    let done = l.contains(needle);
+                    seen.push(l.trim_end().to_string());
+                    if done {
+                        return seen;
+                    }
+                }
+                _ => panic!("`{needle}` never came; got {seen:#?}"),
+            }
+        }
+    }
+
     /// Reads lines until one contains `needle` (20 s at most).
     fn until(&mut self, needle: &str) -> String {
         let mut seen = Vec::new();
@@ -109,5 +127,31 @@ fn irc_users_on_two_nodes_share_a_room() {
     // And the room has it all, with the nicks.
     eventually(30, "b's room has alice's line", || {
         texts(&b).iter().any(|t| t == "hi from a")
+    });
+
+    // Presence (gossip beacons, not the log): node a shows as online in the
+    // room on b's gateway and in `lattice general members` on b.
+    let a8 = node_id(&a)[..8].to_string();
+    let mut seen = false;
+    for _ in 0..100 {
+        bob.send("WHO #general");
+        let rows = bob.until_end(" 315 ");
+        if rows
+            .iter()
+            .any(|l| l.contains(&format!("on node {a8}, in sync")))
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        seen,
+        "node a never showed as online and in sync in WHO on b"
+    );
+    eventually(30, "b's members show a online and in sync", || {
+        let out = b.run(&["general", "members"]).stdout;
+        out.contains("presence: in sync with 1 of 1 members")
+            && out.contains(&format!("({a8}): online, in sync"))
     });
 }
