@@ -422,6 +422,34 @@ mod tests {
         rows.iter().map(|l| l.to_string()).collect()
     }
 
+    /// The chat plugin refuses control characters, but a modified client
+    /// can write anything into a message; it must reach the screen inert.
+    #[test]
+    fn peer_text_is_spelled_out() {
+        let app = App::empty("00".repeat(32));
+        let m = pb::Message {
+            id: vec![1; 32],
+            author: vec![2; 32],
+            hlc: 1 << 40,
+            text: "a\u{1b}[2J\u{1b}]0;owned\u{7}b\u{202e}".into(),
+            nick: "n\u{1b}[31m".into(),
+            reactions: vec![pb::Reaction {
+                emoji: "\u{9b}x".into(),
+                authors: vec![vec![2; 32]],
+            }],
+            ..Default::default()
+        };
+        let rows = text(&message_rows(&app, &m, 200));
+        let all = rows.join("\n");
+        assert!(!all.chars().any(|c| c.is_control() && c != '\n'), "{all:?}");
+        assert!(
+            all.contains("a\\u{1b}[2J\\u{1b}]0;owned\\u{7}b\\u{202e}"),
+            "{all}"
+        );
+        assert!(all.contains("n\\u{1b}[31m"), "{all}");
+        assert!(all.contains("\\u{9b}x 1"), "{all}");
+    }
+
     #[test]
     fn wraps_at_spaces_under_an_indent() {
         let rows = wrap(vec![Span::raw("aaaa bbbb cccc dddd")], 12, 2);

@@ -97,7 +97,14 @@ impl App {
             Response::NodeStatus { author, .. } => author,
             other => bail!("unexpected reply to node status: {other:?}"),
         };
-        let mut app = App {
+        let mut app = App::empty(me);
+        app.refresh_mesh(source)?;
+        Ok(app)
+    }
+
+    /// Knows nothing yet but who it runs as.
+    pub fn empty(me: String) -> App {
+        App {
             me,
             rooms: Vec::new(),
             current: None,
@@ -114,9 +121,7 @@ impl App {
             names: HashMap::new(),
             mesh_members: Vec::new(),
             refs: HashMap::new(),
-        };
-        app.refresh_mesh(source)?;
-        Ok(app)
+        }
     }
 
     pub fn room(&self) -> Option<&Room> {
