@@ -740,6 +740,15 @@ fn irc_config(a: &IrcArgs) -> Result<Option<lattice_irc::Config>> {
         max_clients: a.irc_max_clients.max(1),
         ..lattice_irc::Config::default()
     };
+    // Every IRC user posts as this node: off loopback, only with a password.
+    if let Some(addr) = a.irc
+        && !addr.ip().is_loopback()
+        && config.password.is_none()
+    {
+        bail!(
+            "--irc {addr}: anyone who reaches it would post as this node; add --irc-password (or LATTICE_IRC_PASSWORD), or listen on 127.0.0.1"
+        );
+    }
     if config.server_name.is_empty() || config.server_name.contains([' ', ':', '!', '@']) {
         bail!(
             "--irc-server-name: `{}` is not a server name (no spaces, ':', '!' or '@')",
