@@ -170,7 +170,12 @@ fn chat_client_through_the_daemon() {
         .unwrap();
     assert!(line.contains(&me), "member name `{me}` on {line:?}");
     assert!(has_clock(line), "a time on {line:?}");
-    assert!(s.contains("Members"), "{s}");
+    // This node is a member, online (presence), seen just now.
+    let you = s.lines().find(|l| l.contains("(you)")).unwrap();
+    assert!(
+        you.contains("● ") && you.contains(&me) && you.contains("now"),
+        "{you:?}"
+    );
 
     // A typed line is posted.
     t.line("c", "typed in the client");

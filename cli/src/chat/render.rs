@@ -106,7 +106,7 @@ fn presence_mark(m: &Member) -> &'static str {
     match m.presence.online {
         Some(true) => "● ",
         Some(false) => "○ ",
-        None => "",
+        None => "  ",
     }
 }
 
@@ -116,8 +116,8 @@ fn draw_members(f: &mut Frame, app: &App, area: Rect) {
         .members
         .iter()
         .map(|m| {
-            let seen = match m.presence.last_seen_hlc {
-                Some(h) => time::ago(h),
+            let seen = match m.presence.last_seen_ms {
+                Some(ms) => time::ago_ms(ms),
                 None => "-".into(),
             };
             let mark = presence_mark(m);

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use anyhow::{Result, bail};
 use lattice_cli::dynamic::terminal_safe;
-use lattice_host::api::{Request, Response};
+use lattice_host::api::{PresenceView, Request, Response};
+use lattice_kernel::wall_ms;
 
 use super::input::Composer;
 use super::pb;
@@ -24,12 +25,13 @@ pub struct Room {
     pub unread: u32,
 }
 
-/// What the side panel knows about a member's presence. Today only the
-/// room's own record (their latest op here); a mesh-wide presence signal
-/// would fill `online`, and the panel already shows it when set.
+/// What the side panel knows about a member's presence: the later of
+/// their latest op in the room and the last presence beacon heard from
+/// them, and whether they are online now (`None` when the node cannot say,
+/// e.g. a daemon from before presence).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Presence {
-    pub last_seen_hlc: Option<u64>,
+    pub last_seen_ms: Option<u64>,
     pub online: Option<bool>,
 }
 
@@ -235,6 +237,13 @@ impl App {
         )?;
         let topic: pb::TopicReply = source.chat(&id, "Topic", &pb::TopicRequest {})?;
         let members: pb::MembersReply = source.chat(&id, "Members", &pb::MembersRequest {})?;
+        // Presence is extra: without it the panel still shows who wrote when.
+        let online = match source.call(Request::Presence {
+            store: Some(id.clone()),
+        }) {
+            Ok(Response::Presence { members, .. }) => members,
+            _ => Vec::new(),
+        };
         self.messages = page.messages;
         self.topic = terminal_safe(&topic.text);
         let refs = self.refs.entry(id.clone()).or_default();
@@ -250,42 +259,45 @@ impl App {
             }
             self.thread = Some(Thread { root, messages });
         }
-        self.set_members(members.members);
+        self.set_members(members.members, &online);
         Ok(())
     }
 
-    fn set_members(&mut self, room: Vec<pb::Member>) {
+    fn set_members(&mut self, room: Vec<pb::Member>, online: &[PresenceView]) {
         let mut seen: HashMap<String, u64> = room
             .into_iter()
-            .map(|m| (hex::encode(&m.author), m.last_seen_hlc))
+            .map(|m| (hex::encode(&m.author), wall_ms(m.last_seen_hlc)))
             .collect();
+        let presence = |key: &str, wrote: Option<u64>| {
+            let p = online.iter().find(|p| p.id == key);
+            Presence {
+                last_seen_ms: wrote.max(p.and_then(|p| p.last_seen_ms)),
+                online: p.map(|p| p.online),
+            }
+        };
         let mut out: Vec<Member> = Vec::new();
         for (key, active) in &self.mesh_members {
             out.push(Member {
                 key: key.clone(),
                 name: self.name_of_hex(key),
                 gone: !active,
-                presence: Presence {
-                    last_seen_hlc: seen.remove(key),
-                    online: None,
-                },
+                presence: presence(key, seen.remove(key)),
             });
         }
-        for (key, hlc) in seen {
+        for (key, ms) in seen {
             out.push(Member {
                 name: self.name_of_hex(&key),
+                presence: presence(&key, Some(ms)),
                 key,
                 gone: true,
-                presence: Presence {
-                    last_seen_hlc: Some(hlc),
-                    online: None,
-                },
             });
         }
+        // Online first, then by how recently seen.
+        let rank = |m: &Member| (m.gone, m.presence.online != Some(true));
         out.sort_by(|a, b| {
-            (a.gone, b.presence.last_seen_hlc, &a.name).cmp(&(
-                b.gone,
-                a.presence.last_seen_hlc,
+            (rank(a), b.presence.last_seen_ms, &a.name).cmp(&(
+                rank(b),
+                a.presence.last_seen_ms,
                 &b.name,
             ))
         });

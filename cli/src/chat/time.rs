@@ -55,8 +55,8 @@ fn stamp_at(ms: u64, now: u64) -> String {
 }
 
 /// How long ago, in the one unit that matters at a glance ("now", "5m", "3h", "2d").
-pub fn ago(hlc: u64) -> String {
-    ago_at(wall_ms(hlc), now_ms())
+pub fn ago_ms(ms: u64) -> String {
+    ago_at(ms, now_ms())
 }
 
 fn ago_at(ms: u64, now: u64) -> String {
