@@ -284,6 +284,45 @@ fn chat_client_through_the_daemon() {
 }
 
 #[test]
+fn chat_client_shows_another_member_live() {
+    let Some(t) = Tmux::new("mesh") else { return };
+    let (a, b) = (Node::new(), Node::new());
+    let _da = a.daemon();
+    let _db = b.daemon();
+    a.setup();
+    join(&a, &b);
+    t.start("c", &a, "chat '#general'");
+    t.wait_for("c", "#general");
+    // Bob's post, over the network, under the name alice's node has for
+    // him (a joiner may have none: then the start of his key).
+    b.run(&["general", "post", "--text", "hi from bob"]).ok();
+    let bob = node_id(&b);
+    let label = {
+        let status = a.run(&["mesh", "status"]).ok().stdout;
+        let row = status
+            .lines()
+            .find(|l| l.trim_start().starts_with(&bob))
+            .unwrap_or_else(|| panic!("bob not a member on a: {status}"))
+            .to_string();
+        match row.split_whitespace().nth(2) {
+            Some(name) => name.to_string(),
+            None => bob[..8].to_string(),
+        }
+    };
+    t.wait_for("c", &format!("{label}: hi from bob"));
+    t.wait("c", "bob online in the members panel", |s| {
+        s.lines().any(|l| l.contains(&format!("● {label}")))
+    });
+    // And alice's answer reaches bob.
+    t.line("c", "hello bob");
+    eventually(20, "alice's line on bob's node", || {
+        texts(&b).contains(&"hello bob".to_string())
+    });
+    t.line("c", "/quit");
+    t.wait_for("c", "exit=0");
+}
+
+#[test]
 fn chat_client_reports_a_lost_daemon_in_one_line() {
     let Some(t) = Tmux::new("lost") else { return };
     let n = Node::new();

@@ -4,7 +4,7 @@
 //! through [`Source`] when a watch event says it changed; nothing here is
 //! the source of truth.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Result, bail};
 use lattice_cli::dynamic::terminal_safe;
@@ -91,6 +91,8 @@ pub struct App {
     /// (key, active) of every mesh member.
     mesh_members: Vec<(String, bool)>,
     refs: HashMap<String, Refs>,
+    /// Keys whose name a refresh was already made for.
+    asked: HashSet<String>,
 }
 
 impl App {
@@ -123,6 +125,7 @@ impl App {
             names: HashMap::new(),
             mesh_members: Vec::new(),
             refs: HashMap::new(),
+            asked: HashSet::new(),
         }
     }
 
@@ -246,6 +249,18 @@ impl App {
         };
         self.messages = page.messages;
         self.topic = terminal_safe(&topic.text);
+        // A new member's first post can arrive before the next mesh refresh:
+        // read the names again now (once per unknown key) instead.
+        let unknown: Vec<String> = self
+            .messages
+            .iter()
+            .map(|m| hex::encode(&m.author))
+            .filter(|k| !self.names.contains_key(k) && !self.asked.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            self.asked.extend(unknown);
+            self.refresh_mesh(source)?;
+        }
         let refs = self.refs.entry(id.clone()).or_default();
         for m in &self.messages {
             refs.number(&m.id);
