@@ -386,3 +386,21 @@ fn chat_without_a_terminal_says_so_and_methods_still_work() {
     assert!(texts(&n).contains(&"still a plugin command".to_string()));
     assert!(n.run(&["chat", "--help"]).ok().stdout.contains("post"));
 }
+
+/// The terminal hangs up under the client (its tmux or ssh session ends):
+/// the client exits and gives the data dir back, instead of spinning on a
+/// dead terminal for good (crossterm's poll never returns there).
+#[test]
+fn chat_client_ends_when_its_terminal_goes_away() {
+    let Some(t) = Tmux::new("hangup") else { return };
+    let n = Node::new();
+    n.setup();
+    t.start("c", &n, "chat --room general");
+    t.wait_for("c", "no daemon running");
+    t.tmux(&["kill-server"]);
+    eventually(10, "the client gone and its socket removed", || {
+        !n.socket().exists()
+    });
+    n.run(&["general", "post", "--text", "the data dir is free again"])
+        .ok();
+}

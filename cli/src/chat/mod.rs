@@ -164,8 +164,38 @@ impl Drop for Screen {
     }
 }
 
+/// Terminal events from a thread of their own: when the terminal hangs
+/// up (its tmux or ssh session ends), crossterm's `poll` can spin inside
+/// itself on a descriptor that is always readable and never returns, so the
+/// UI loop must not wait in it; it waits on this channel and checks the
+/// terminal itself (`terminal_gone`). The thread dies with the process.
+fn spawn_key_reader() -> std::sync::mpsc::Receiver<TermEvent> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Whether the terminal on standard input has hung up.
+fn terminal_gone() -> bool {
+    let mut p = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; nothing is read.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 fn ui(app: &mut App, source: &mut Source, stop: &AtomicBool) -> Result<ExitCode> {
     let mut screen = Screen::enter()?;
+    let keys = spawn_key_reader();
     let mut last_refresh = Instant::now();
     let mut dirty = true;
     loop {
@@ -176,8 +206,18 @@ fn ui(app: &mut App, source: &mut Source, stop: &AtomicBool) -> Result<ExitCode>
         if stop.load(Ordering::Relaxed) {
             return Ok(ExitCode::from(130));
         }
-        if event::poll(TICK)? {
-            match event::read()? {
+        if terminal_gone() {
+            bail!("the terminal went away");
+        }
+        let ev = match keys.recv_timeout(TICK) {
+            Ok(ev) => Some(ev),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("the terminal went away")
+            }
+        };
+        if let Some(ev) = ev {
+            match ev {
                 TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
                     dirty = true;
                     let action = input::on_key(&mut app.composer, app.help, k);
