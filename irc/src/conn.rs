@@ -51,6 +51,22 @@ pub async fn accept_loop(listener: TcpListener, config: Arc<Config>, core: Sende
     }
 }
 
+/// Hands an event to the core, waiting (without blocking the runtime)
+/// while its queue is full; `Err` once the core is gone.
+async fn to_core(core: &Sender<Event>, ev: Event) -> Result<(), ()> {
+    let mut ev = ev;
+    loop {
+        match core.try_send(ev) {
+            Ok(()) => return Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(back)) => {
+                ev = back;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => return Err(()),
+        }
+    }
+}
+
 async fn refuse(mut sock: TcpStream) {
     let _ = sock
         .write_all(b"ERROR :Closing link: too many connections\r\n")
@@ -63,15 +79,13 @@ async fn connection(sock: TcpStream, id: u64, host: String, config: &Config, cor
     let (out, mut queue) = mpsc::channel::<Line>(config.send_queue);
     let (kill, kill_rx) = watch::channel(false);
     let done = Arc::new(Notify::new());
-    if core
-        .send(Event::Connected {
-            id,
-            out,
-            kill,
-            host,
-        })
-        .is_err()
-    {
+    let hello = Event::Connected {
+        id,
+        out,
+        kill,
+        host,
+    };
+    if to_core(&core, hello).await.is_err() {
         return;
     }
     let writer_done = done.clone();
@@ -110,7 +124,7 @@ async fn connection(sock: TcpStream, id: u64, host: String, config: &Config, cor
 
     let mut reader_kill = kill_rx;
     let reason = read_lines(&mut rd, id, config, &core, &done, &mut reader_kill).await;
-    let _ = core.send(Event::Closed { id, reason });
+    let _ = to_core(&core, Event::Closed { id, reason }).await;
     // Let the writer flush what the core queued last (ERROR after QUIT);
     // a peer that does not read gets no longer than this.
     if tokio::time::timeout(Duration::from_secs(5), &mut writer)
@@ -147,24 +161,22 @@ async fn read_lines(
     let mut tokens = burst;
     let mut refilled = Instant::now();
     let mut pinged = false;
+    // Moved only by whole lines (see below), not by every read.
+    let mut deadline = Instant::now() + config.ping_interval;
     loop {
-        let idle = if pinged {
-            config.ping_timeout
-        } else {
-            config.ping_interval
-        };
         let n = tokio::select! {
             r = rd.read(&mut chunk) => match r {
                 Ok(0) => return "Connection closed".into(),
                 Ok(n) => n,
                 Err(e) => return format!("Read error: {e}"),
             },
-            _ = tokio::time::sleep(idle) => {
+            _ = tokio::time::sleep_until(deadline) => {
                 if pinged {
                     return format!("Ping timeout: {} seconds", config.ping_timeout.as_secs());
                 }
                 pinged = true;
-                if core.send(Event::Idle { id }).is_err() {
+                deadline = Instant::now() + config.ping_timeout;
+                if to_core(core, Event::Idle { id }).await.is_err() {
                     return "Server shutting down".into();
                 }
                 continue;
@@ -172,9 +184,12 @@ async fn read_lines(
             _ = done.notified() => return "Connection closed".into(),
             _ = killed(kill) => return "Connection closed".into(),
         };
-        pinged = false;
         buf.extend_from_slice(&chunk[..n]);
         while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            // Only a whole line counts as a sign of life: a byte now and
+            // then must not hold a connection open.
+            pinged = false;
+            deadline = Instant::now() + config.ping_interval;
             let mut line: Vec<u8> = buf.drain(..=end).collect();
             line.pop();
             if line.last() == Some(&b'\r') {
@@ -202,14 +217,17 @@ async fn read_lines(
             } else {
                 Some(line)
             };
-            if core.send(Event::Line { id, bytes }).is_err() {
+            if to_core(core, Event::Line { id, bytes }).await.is_err() {
                 return "Server shutting down".into();
             }
         }
         if buf.len() > MAX_RAW {
             buf.clear();
             overlong = true;
-            if core.send(Event::Line { id, bytes: None }).is_err() {
+            if to_core(core, Event::Line { id, bytes: None })
+                .await
+                .is_err()
+            {
                 return "Server shutting down".into();
             }
         }

@@ -22,6 +22,12 @@ use crate::mesh_events;
 use crate::rooms::Rooms;
 use crate::state::{Client, ConnId, Line, State, unix_now};
 
+/// Rooms a connection may create at once, and one more per this long.
+pub const ROOM_BURST: f64 = 5.0;
+pub const ROOM_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+/// A connection that has not registered by then is closed.
+const REGISTRATION_TIMEOUT: u64 = 60;
+
 pub enum Event {
     Connected {
         id: ConnId,
@@ -88,7 +94,17 @@ pub fn run(node: Arc<Node>, config: Arc<Config>, events: Receiver<Event>, me: Se
         finisher: fin_tx,
     };
     let mut st = State::new(config);
-    for ev in events {
+    let mut last_sweep = unix_now();
+    loop {
+        let ev = match events.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(ev) => ev,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                sweep_unregistered(&mut st, &mut last_sweep);
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        sweep_unregistered(&mut st, &mut last_sweep);
         match ev {
             Event::Connected {
                 id,
@@ -113,6 +129,9 @@ pub fn run(node: Arc<Node>, config: Arc<Config>, events: Receiver<Event>, me: Se
                         modes: Default::default(),
                         channels: Default::default(),
                         invites: Default::default(),
+                        oper_failures: 0,
+                        room_tokens: ROOM_BURST,
+                        room_refill: std::time::Instant::now(),
                         signon: now,
                         last_active: now,
                         dead: false,
@@ -181,6 +200,25 @@ fn line_in(st: &mut State, ctx: &Ctx, id: ConnId, bytes: &[u8]) {
     };
     if let Some(msg) = line::parse(text) {
         commands::dispatch(st, ctx, id, &msg);
+    }
+}
+
+/// Closes connections that never registered: a slot (and a nick) held by
+/// a client that sends a byte now and then is a slot a user cannot have.
+fn sweep_unregistered(st: &mut State, last: &mut u64) {
+    let now = unix_now();
+    if now == *last {
+        return;
+    }
+    *last = now;
+    let late: Vec<ConnId> = st
+        .clients
+        .iter()
+        .filter(|(_, c)| !c.registered && now.saturating_sub(c.signon) > REGISTRATION_TIMEOUT)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in late {
+        crate::commands::close(st, id, "Registration timed out");
     }
 }
 

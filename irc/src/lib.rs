@@ -35,6 +35,9 @@ use std::time::Duration;
 
 use lattice_host::node::Node;
 
+/// Events waiting for the core thread at most.
+const CORE_QUEUE: usize = 16 * 1024;
+
 /// How the gateway presents itself and what it allows.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -125,7 +128,9 @@ impl Gateway {
             .local_addr()
             .map_err(|source| IrcError::Bind { addr, source })?;
         let config = Arc::new(config);
-        let (tx, rx) = crossbeam_channel::unbounded();
+        // Bounded: when the core falls behind, readers wait (and TCP pushes
+        // back on their clients) instead of queueing without limit.
+        let (tx, rx) = crossbeam_channel::bounded(CORE_QUEUE);
         // Chat ops committed on this node (ours and peers') feed the core.
         let entries = node.watch();
         let to_core = tx.clone();

@@ -30,7 +30,7 @@ pub fn deliver(st: &mut State, ctx: &Ctx, e: &SignedEntry) {
     };
     let Some(action) = op.action else { return };
     let ours = e.author == ctx.rooms.me();
-    let who = |nick: &str| sender(ctx, nick, &e.author.0);
+    let who = |nick: &str| sender(st, ctx, nick, &e.author.0);
     let lines: Vec<String> = match action {
         // A nick on our own op means this gateway posted it, and its
         // channel members saw it then.
@@ -47,14 +47,24 @@ pub fn deliver(st: &mut State, ctx: &Ctx, e: &SignedEntry) {
         }
         Action::Edit(ed) => privmsgs(&who(""), &name, &format!("[edit] {}", ed.text)),
         Action::Delete(_) => action_lines(&who(""), &name, "deleted a message"),
-        Action::SetTopic(t) => {
+        Action::SetTopic(_) => {
+            // The room's topic is a last-writer-wins register: an old
+            // SetTopic arriving late changes nothing, so show what the
+            // store holds now, and only when it differs.
+            let now = ctx
+                .rooms
+                .get(&e.store)
+                .and_then(|h| ctx.rooms.topic(&h))
+                .map(|t| t.text)
+                .unwrap_or_default();
+            let t = crate::chat::SetTopicRequest { text: now };
+            let prefix = who("");
             let Some(chan) = st.channels.get_mut(&folded) else {
                 return;
             };
             if chan.topic.as_ref().map(|t| t.text.as_str()).unwrap_or("") == t.text {
                 return; // set here, already announced
             }
-            let prefix = who("");
             chan.topic = (!t.text.is_empty()).then(|| crate::state::Topic {
                 text: t.text.clone(),
                 setter: prefix.clone(),
@@ -75,6 +85,12 @@ pub fn deliver(st: &mut State, ctx: &Ctx, e: &SignedEntry) {
     }
 }
 
+/// Text from the mesh with `\x01` removed: a forged op must not become a
+/// CTCP request (DCC, VERSION) or break out of the ACTION we wrap it in.
+fn no_ctcp(s: &str) -> String {
+    s.replace('\u{1}', "")
+}
+
 /// History for a JOIN: the room's latest messages, oldest first.
 pub fn history(
     ctx: &Ctx,
@@ -92,14 +108,34 @@ pub fn history(
         }
         let when = clock(lattice_kernel::wall_ms(m.hlc) / 1000);
         let edited = if m.edited { " [edited]" } else { "" };
-        let text = format!("[{when}]{edited} {}", m.text);
-        out.extend(chat_lines(&sender(ctx, &m.nick, &m.author), channel, &text));
+        let text = match m.text.strip_prefix("/me ") {
+            Some(act) => format!("/me [{when}]{edited} {act}"),
+            None => format!("[{when}]{edited} {}", m.text),
+        };
+        out.extend(chat_lines(
+            &sender_plain(ctx, &m.nick, &m.author),
+            channel,
+            &text,
+        ));
     }
     out
 }
 
-/// `nick!node@mesh` for a message's sender.
-fn sender(ctx: &Ctx, nick: &str, author: &[u8]) -> String {
+/// `nick!node@mesh` for a message's sender. A nick that a user of this
+/// gateway has is shown as `nick|node`: clients key on the nick, and a
+/// peer must not be able to speak as someone connected here.
+fn sender(st: &State, ctx: &Ctx, nick: &str, author: &[u8]) -> String {
+    let plain = sender_plain(ctx, nick, author);
+    let (n, rest) = plain.split_once('!').unwrap_or((&plain, ""));
+    if st.by_nick(n).is_some() {
+        let node = rest.split('@').next().unwrap_or("");
+        format!("{n}|{node}!{rest}")
+    } else {
+        plain
+    }
+}
+
+fn sender_plain(ctx: &Ctx, nick: &str, author: &[u8]) -> String {
     let nick = if nick.is_empty() {
         ctx.rooms.member_name(author)
     } else {
@@ -166,9 +202,10 @@ fn one_line(s: &str) -> String {
 
 /// A room message as IRC shows it: `/me …` as an ACTION, else PRIVMSGs.
 fn chat_lines(prefix: &str, target: &str, text: &str) -> Vec<String> {
+    let text = no_ctcp(text);
     match text.strip_prefix("/me ") {
         Some(act) => action_lines(prefix, target, act),
-        None => privmsgs(prefix, target, text),
+        None => privmsgs(prefix, target, &text),
     }
 }
 
@@ -198,10 +235,14 @@ pub fn privmsgs(prefix: &str, target: &str, text: &str) -> Vec<String> {
 
 /// A CTCP ACTION (`/me`), how IRC clients show "* nick does something".
 fn action_lines(prefix: &str, target: &str, text: &str) -> Vec<String> {
+    // Cut to fit before wrapping, so the closing \x01 is never truncated.
+    let budget = line::MAX_LINE - 2 - prefix.len() - target.len() - 24;
+    let mut body = one_line(&no_ctcp(text));
+    line::truncate(&mut body, budget.max(16));
     vec![line::format(
         prefix,
         "PRIVMSG",
-        &[target, &format!("\u{1}ACTION {}\u{1}", one_line(text))],
+        &[target, &format!("\u{1}ACTION {body}\u{1}")],
         true,
     )]
 }

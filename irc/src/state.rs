@@ -47,8 +47,15 @@ pub struct Client {
     pub modes: BTreeSet<char>,
     /// Folded names of the channels joined.
     pub channels: BTreeSet<String>,
-    /// Folded channel names this user was invited to.
-    pub invites: BTreeSet<String>,
+    /// Folded channel names this user was invited to, and whether by an
+    /// operator (only an operator's invite gets past `+l` and `+b`).
+    pub invites: BTreeMap<String, bool>,
+    /// Failed OPER attempts; the connection is closed at the third.
+    pub oper_failures: u32,
+    /// Rooms this connection may still create now (refilled over time:
+    /// a new room is a store every member replicates forever).
+    pub room_tokens: f64,
+    pub room_refill: std::time::Instant,
     pub signon: u64,
     pub last_active: u64,
     /// Set once the queue overflowed: nothing more is sent.
@@ -313,6 +320,10 @@ impl State {
             ch.members.remove(&id);
             if ch.members.is_empty() {
                 self.channels.remove(chan);
+                // Invites belong to the channel that was: none outlive it.
+                for c in self.clients.values_mut() {
+                    c.invites.remove(chan);
+                }
             }
         }
     }

@@ -254,18 +254,15 @@ fn a_forged_op_cannot_inject_irc_lines_or_spoof_a_prefix() {
     alice.expect(|l| l.contains(" 366 "));
 
     // ChatOp { post: PostRequest { text = 1, nick = 2 } }, hand-encoded.
-    let post = {
+    let post = |text: &str, nick: &str| {
         let mut inner = Vec::new();
-        prost::encoding::string::encode(
-            1,
-            &"hi\r\nKILL alice :bye\nsecond".to_string(),
-            &mut inner,
-        );
-        prost::encoding::string::encode(2, &"evil!root@server\r\nQUIT".to_string(), &mut inner);
+        prost::encoding::string::encode(1, &text.to_string(), &mut inner);
+        prost::encoding::string::encode(2, &nick.to_string(), &mut inner);
         let mut op = Vec::new();
         prost::encoding::bytes::encode(1, &inner, &mut op);
         op
     };
+    let post = post("hi\r\nKILL alice :bye\nsecond", "evil!root@server\r\nQUIT");
     let founder_id = Identity::load_or_create(founder.dir.path()).unwrap();
     let forged = Forger { id: &founder_id }.next(&founder, room.id, post);
     support::submit(&founder, &forged);
@@ -288,6 +285,24 @@ fn a_forged_op_cannot_inject_irc_lines_or_spoof_a_prefix() {
     for l in alice.sync() {
         panic!("unexpected line {l}");
     }
+
+    // A CTCP request (DCC) in the text, and alice's own nick: the text
+    // arrives without \x01, the sender as `alice|<node>`, not as alice.
+    let mut inner = Vec::new();
+    prost::encoding::string::encode(
+        1,
+        &"\u{1}DCC SEND x 1.2.3.4 5000 9\u{1}".to_string(),
+        &mut inner,
+    );
+    prost::encoding::string::encode(2, &"alice".to_string(), &mut inner);
+    let mut op = Vec::new();
+    prost::encoding::bytes::encode(1, &inner, &mut op);
+    let forged = Forger { id: &founder_id }.next(&founder, room.id, op);
+    support::submit(&founder, &forged);
+    deliver(&s.node, vec![forged]);
+    let (got, _) = alice.expect(|l| l.contains("PRIVMSG"));
+    assert!(!got.contains('\u{1}'), "{got:?}");
+    assert!(got.starts_with(":alice|"), "{got}");
     let _ = rec;
 }
 
@@ -393,4 +408,22 @@ fn a_flooding_client_is_paced_not_dropped() {
         "{:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn a_client_cannot_create_rooms_without_limit() {
+    let s = single();
+    let mut c = Client::register(s.addr, "maker");
+    // Each new room is a store every member replicates: 5 at once, then
+    // one per 20 s.
+    c.send("JOIN #r1,#r2,#r3,#r4,#r5,#r6");
+    let (refused, _) = c.expect(|l| l.contains(" 479 "));
+    assert!(
+        refused.contains("#r6") && refused.contains("Too many new rooms"),
+        "{refused}"
+    );
+    // Joining rooms that exist costs nothing.
+    c.send("PART #r1");
+    c.send("JOIN #r1");
+    c.expect(|l| l.contains(" 366 maker #r1 "));
 }

@@ -39,7 +39,8 @@ pub struct PresenceInfo {
 
 #[derive(Default)]
 pub(crate) struct Presence {
-    seen: Mutex<HashMap<(StoreId, AuthorId), (u64, SetDigest, u64)>>,
+    /// (store, author) → (our clock at receipt, its sent_ms, digest, entries).
+    seen: Mutex<HashMap<(StoreId, AuthorId), (u64, u64, SetDigest, u64)>>,
 }
 
 impl Presence {
@@ -49,7 +50,7 @@ impl Presence {
         let mut out: Vec<PresenceInfo> = lock(&self.seen)
             .iter()
             .filter(|((s, _), _)| s == store)
-            .map(|((_, a), (heard, digest, entries))| PresenceInfo {
+            .map(|((_, a), (heard, _, digest, entries))| PresenceInfo {
                 author: *a,
                 heard_ms: *heard,
                 online: now.saturating_sub(*heard) <= fresh,
@@ -175,7 +176,49 @@ pub(crate) fn receive(inner: &Inner, store: &StoreId, p: pb::Presence) {
     if b.author == inner.me || !inner.policy.may_sync(store, &b.author) {
         return;
     }
-    lock(&inner.presence.seen).insert((*store, b.author), (now_ms(), b.digest, b.entries));
+    // A member could record a beacon and replay it later to show someone
+    // online who is not, or roll their digest back: only beacons newer than
+    // the last one from that author, and sent about now, count. (Local time
+    // is fine here: presence is shown, never replicated.)
+    let now = now_ms();
+    let period = inner
+        .config
+        .presence_interval
+        .unwrap_or(Duration::from_secs(10));
+    let mut seen = lock(&inner.presence.seen);
+    let last = seen.get(&(*store, b.author)).map(|(_, sent, _, _)| *sent);
+    if !timely(last, b.sent_ms, now, period) {
+        tracing::debug!(store = %store, peer = %b.author, "stale or replayed presence beacon dropped");
+        return;
+    }
+    seen.insert((*store, b.author), (now, b.sent_ms, b.digest, b.entries));
+}
+
+/// Whether a beacon sent at `sent` counts: newer than the last one taken
+/// from its author, and within 3 periods + 60 s of our clock.
+fn timely(last: Option<u64>, sent: u64, now: u64, period: Duration) -> bool {
+    let slack = 3 * period.as_millis() as u64 + 60_000;
+    sent.abs_diff(now) <= slack && last.is_none_or(|l| sent > l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replayed_and_stale_beacons_do_not_count() {
+        let p = Duration::from_secs(10);
+        let now = 1_000_000_000;
+        assert!(timely(None, now - 1000, now, p));
+        assert!(timely(Some(now - 20_000), now - 1000, now, p));
+        // The same beacon again, or an older one between real ones.
+        assert!(!timely(Some(now - 1000), now - 1000, now, p));
+        assert!(!timely(Some(now - 1000), now - 5000, now, p));
+        // Recorded long ago and replayed now (its first showing here), or
+        // dated far ahead.
+        assert!(!timely(None, now - 120_000, now, p));
+        assert!(!timely(None, now + 120_000, now, p));
+    }
 }
 
 /// Sends a beacon for every marked store each period.

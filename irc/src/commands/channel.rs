@@ -49,20 +49,23 @@ fn join_one(st: &mut State, ctx: &Ctx, id: ConnId, name: &str, key: Option<&str>
         st.reply(id, "405", &[name, "You have joined too many channels"]);
         return;
     }
-    let invited = c.invites.contains(&folded);
+    let invite = c.invites.get(&folded).copied();
+    let invited = invite.is_some();
+    // Only an operator's invite lets a user past the limit and the bans.
+    let by_op = invite == Some(true);
     let mask = c.prefix();
     let mut fresh = false;
     if let Some(ch) = st.channels.get(&folded) {
         let refusal = if ch.key.as_deref().is_some_and(|k| Some(k) != key) {
             Some(("475", "Cannot join channel (+k)"))
-        } else if ch.limit.is_some_and(|l| ch.members.len() >= l) && !invited {
+        } else if ch.limit.is_some_and(|l| ch.members.len() >= l) && !by_op {
             Some(("471", "Cannot join channel (+l)"))
         } else if ch.modes.contains(&'i')
             && !invited
             && !ch.invex.iter().any(|e| mask_match(&e.mask, &mask))
         {
             Some(("473", "Cannot join channel (+i)"))
-        } else if banned(ch, &mask) && !invited {
+        } else if banned(ch, &mask) && !by_op {
             Some(("474", "Cannot join channel (+b)"))
         } else {
             None
@@ -73,6 +76,17 @@ fn join_one(st: &mut State, ctx: &Ctx, id: ConnId, name: &str, key: Option<&str>
             return;
         }
     } else {
+        if ctx.rooms.find(&folded[1..]).is_none() && !take_room_token(st, id) {
+            st.reply(
+                id,
+                "479",
+                &[
+                    name,
+                    "Too many new rooms from this connection; try again later",
+                ],
+            );
+            return;
+        }
         let store = match ctx.rooms.open_or_create(&folded[1..]) {
             Ok(h) => h,
             Err(e) => {
@@ -88,7 +102,7 @@ fn join_one(st: &mut State, ctx: &Ctx, id: ConnId, name: &str, key: Option<&str>
         if let Some(t) = ctx.rooms.topic(&store) {
             ch.topic = Some(Topic {
                 text: t.text,
-                setter: ctx.rooms.member_name(&t.author),
+                setter: mesh_events::as_nick(&ctx.rooms.member_name(&t.author)),
                 at: lattice_kernel::wall_ms(t.hlc) / 1000,
             });
         }
@@ -133,6 +147,23 @@ fn join_one(st: &mut State, ctx: &Ctx, id: ConnId, name: &str, key: Option<&str>
             }
         }
     }
+}
+
+/// Spends one of the connection's room-creation tokens, if it has one.
+fn take_room_token(st: &mut State, id: ConnId) -> bool {
+    let Some(c) = st.clients.get_mut(&id) else {
+        return false;
+    };
+    let now = std::time::Instant::now();
+    let earned =
+        now.duration_since(c.room_refill).as_secs_f64() / crate::core::ROOM_EVERY.as_secs_f64();
+    c.room_tokens = (c.room_tokens + earned).min(crate::core::ROOM_BURST);
+    c.room_refill = now;
+    if c.room_tokens < 1.0 {
+        return false;
+    }
+    c.room_tokens -= 1.0;
+    true
 }
 
 /// Whether `mask` (`nick!user@host`) is banned and not excepted.
@@ -458,7 +489,7 @@ pub fn invite(st: &mut State, id: ConnId, p: &[&str]) {
         let invites: Vec<String> = st
             .clients
             .get(&id)
-            .map(|c| c.invites.iter().cloned().collect())
+            .map(|c| c.invites.keys().cloned().collect())
             .unwrap_or_default();
         for folded in invites {
             let shown = st
@@ -501,10 +532,11 @@ pub fn invite(st: &mut State, id: ConnId, p: &[&str]) {
     }
     let Some(c) = st.clients.get(&id) else { return };
     let prefix = c.prefix();
+    let by_op = st.channels.get(&folded).is_some_and(|ch| ch.is_op(id));
     let Some(t) = st.clients.get_mut(&tid) else {
         return;
     };
-    t.invites.insert(folded);
+    t.invites.insert(folded, by_op);
     let tnick = t.nick().to_string();
     let away = t.away.clone();
     st.reply(id, "341", &[&tnick, &shown]);

@@ -8,6 +8,8 @@ mod oper;
 mod query;
 mod register;
 
+pub use register::close;
+
 use crate::core::Ctx;
 use crate::line::Message;
 use crate::state::{ConnId, State};

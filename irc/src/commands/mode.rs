@@ -117,6 +117,10 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
                 if with_param > MODES {
                     continue;
                 }
+                if mask.is_empty() || mask.starts_with(':') || mask.contains([' ', ',']) {
+                    st.reply(id, "696", &[&shown, &m.to_string(), "*", "Invalid mask"]);
+                    continue;
+                }
                 let mask = normalize_mask(mask);
                 let Some(ch) = st.channels.get_mut(&folded) else {
                     return;

@@ -11,12 +11,22 @@ pub fn oper(st: &mut State, id: ConnId, p: &[&str]) {
     if !enough(st, id, "OPER", p, 2) {
         return;
     }
-    let Some(known) = st.config.opers.iter().find(|(n, _)| n == p[0]) else {
-        st.reply(id, "491", &["No O-lines for your host"]);
-        return;
-    };
-    if known.1 != p[1] {
+    let ok = st
+        .config
+        .opers
+        .iter()
+        .any(|(n, pw)| n == p[0] && same(pw.as_bytes(), p[1].as_bytes()));
+    if !ok {
+        // One answer for an unknown name and a wrong password, and three
+        // tries per connection: guessing costs a reconnect and registration.
         st.reply(id, "464", &["Password incorrect"]);
+        let failures = st.clients.get_mut(&id).map(|c| {
+            c.oper_failures += 1;
+            c.oper_failures
+        });
+        if failures >= Some(3) {
+            close(st, id, "Too many failed OPER attempts");
+        }
         return;
     }
     let Some(c) = st.clients.get_mut(&id) else {
@@ -28,6 +38,11 @@ pub fn oper(st: &mut State, id: ConnId, p: &[&str]) {
     if newly {
         st.send_str(id, line::format(&nick, "MODE", &[&nick, "+o"], false));
     }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 pub fn kill(st: &mut State, id: ConnId, p: &[&str]) {
