@@ -313,6 +313,9 @@ fn chat_client_shows_another_member_live() {
     t.wait("c", "bob online in the members panel", |s| {
         s.lines().any(|l| l.contains(&format!("● {label}")))
     });
+    // Bob's beacon carries the room's log digest: once both hold the same
+    // entries, the panel says so.
+    t.wait_for("c", "in sync 1/1");
     // And alice's answer reaches bob.
     t.line("c", "hello bob");
     eventually(20, "alice's line on bob's node", || {

@@ -141,8 +141,24 @@ fn draw_members(f: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
+    // "In sync N/M": the other active members whose last beacon
+    // carried our log of this room.
+    let others: Vec<&Member> = app
+        .members
+        .iter()
+        .filter(|m| !m.gone && m.key != app.me)
+        .collect();
+    let title = if others.iter().any(|m| m.presence.online.is_some()) {
+        let synced = others
+            .iter()
+            .filter(|m| m.presence.in_sync == Some(true))
+            .count();
+        format!(" Members · in sync {synced}/{} ", others.len())
+    } else {
+        " Members · last seen ".to_string()
+    };
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Members · last seen ")),
+        Paragraph::new(lines).block(Block::bordered().title(title)),
         area,
     );
 }

@@ -33,6 +33,8 @@ pub struct Room {
 pub struct Presence {
     pub last_seen_ms: Option<u64>,
     pub online: Option<bool>,
+    /// Its log of the room was ours when it last spoke (presence beacon).
+    pub in_sync: Option<bool>,
 }
 
 pub struct Member {
@@ -288,6 +290,7 @@ impl App {
             Presence {
                 last_seen_ms: wrote.max(p.and_then(|p| p.last_seen_ms)),
                 online: p.map(|p| p.online),
+                in_sync: p.and_then(|p| p.in_sync),
             }
         };
         let mut out: Vec<Member> = Vec::new();
