@@ -316,7 +316,14 @@ fn a_nick_is_kept_with_its_message_and_a_forging_one_is_refused() {
     };
     commit::<Chat>(&a, 1, &[], "Post", &req).unwrap();
     assert_eq!(message(1).nick, "alice[m]");
-    for bad in ["bob!x@y", "a b", "\u{202e}evil", "x\u{1b}[1m", ":srv", &"n".repeat(33)] {
+    for bad in [
+        "bob!x@y",
+        "a b",
+        "\u{202e}evil",
+        "x\u{1b}[1m",
+        ":srv",
+        &"n".repeat(33),
+    ] {
         let req = PostRequest {
             text: "hi".into(),
             nick: bad.into(),
