@@ -2,6 +2,7 @@
 //! whole state and answers with numerics itself; none blocks for long.
 
 mod channel;
+mod list;
 mod message;
 mod mode;
 mod oper;
@@ -32,7 +33,7 @@ pub fn dispatch(st: &mut State, ctx: &Ctx, id: ConnId, msg: &Message<'_>) {
         "PART" => channel::part(st, id, p),
         "TOPIC" => channel::topic(st, ctx, id, p),
         "NAMES" => channel::names(st, ctx, id, p),
-        "LIST" => channel::list(st, ctx, id, p),
+        "LIST" => list::list(st, ctx, id, p),
         "KICK" => channel::kick(st, id, p),
         "INVITE" => channel::invite(st, id, p),
         "PRIVMSG" => message::send(st, ctx, id, p, "PRIVMSG"),
