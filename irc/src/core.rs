@@ -170,10 +170,9 @@ pub fn run(node: Arc<Node>, config: Arc<Config>, events: Receiver<Event>, me: Se
 }
 
 fn line_in(st: &mut State, ctx: &Ctx, id: ConnId, bytes: &[u8]) {
-    let Some(c) = st.clients.get_mut(&id) else {
+    if !st.clients.contains_key(&id) {
         return;
-    };
-    c.last_active = unix_now();
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         // We advertise UTF8ONLY: chat stores hold text.
         let cmd = String::from_utf8_lossy(bytes)
@@ -199,6 +198,12 @@ fn line_in(st: &mut State, ctx: &Ctx, id: ConnId, bytes: &[u8]) {
         return;
     };
     if let Some(msg) = line::parse(text) {
+        // Keep-alives are not activity: WHOIS idle time is the user's.
+        if !matches!(msg.command.as_str(), "PING" | "PONG") {
+            if let Some(c) = st.clients.get_mut(&id) {
+                c.last_active = unix_now();
+            }
+        }
         commands::dispatch(st, ctx, id, &msg);
     }
 }
