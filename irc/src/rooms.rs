@@ -119,11 +119,13 @@ impl Rooms {
     pub fn member_name(&self, author: &[u8]) -> String {
         let hex = hex::encode(author);
         let short = hex.get(..8).unwrap_or(&hex).to_string();
-        let Ok(status) = self.node.mesh_status(None) else {
+        let Ok(mesh) = self.node.current_mesh() else {
             return short;
         };
-        status
-            .members
+        let Ok(members) = self.node.members(&mesh.root) else {
+            return short;
+        };
+        members
             .into_iter()
             .find(|(k, _, _)| *k == hex)
             .map(|(_, name, _)| name)

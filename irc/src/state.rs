@@ -233,28 +233,47 @@ impl State {
 
     /// A numeric reply: `:server CODE nick params…`, last one trailing.
     pub fn reply(&mut self, id: ConnId, code: &str, params: &[&str]) {
-        let Some(c) = self.clients.get(&id) else {
-            return;
-        };
-        let mut all = Vec::with_capacity(params.len() + 1);
-        let nick = c.nick().to_string();
-        all.push(nick.as_str());
-        all.extend_from_slice(params);
-        let line = line::format(&self.config.server_name, code, &all, true);
-        self.send_str(id, line);
+        self.numeric(id, code, params, true);
     }
 
     /// A numeric whose last parameter is not text (e.g. `005`'s tokens are
     /// all middle parameters but the last).
     pub fn reply_plain(&mut self, id: ConnId, code: &str, params: &[&str]) {
+        self.numeric(id, code, params, false);
+    }
+
+    fn numeric(&mut self, id: ConnId, code: &str, params: &[&str], trailing: bool) {
         let Some(c) = self.clients.get(&id) else {
             return;
         };
         let nick = c.nick().to_string();
-        let mut all = vec![nick.as_str()];
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(nick.as_str());
         all.extend_from_slice(params);
-        let line = line::format(&self.config.server_name, code, &all, false);
+        let line = line::format(&self.config.server_name, code, &all, trailing);
         self.send_str(id, line);
+    }
+
+    /// `442` for `chan` (as shown).
+    pub fn not_on_channel(&mut self, id: ConnId, chan: &str) {
+        self.reply(id, "442", &[chan, "You're not on that channel"]);
+    }
+
+    /// The channel `name` names, as (folded name, shown name, whether `id`
+    /// is a member), or `403` to `id` when there is none here.
+    pub fn channel_or_403(&mut self, id: ConnId, name: &str) -> Option<(String, String, bool)> {
+        let folded = line::fold(name);
+        match self.channels.get(&folded) {
+            Some(ch) => {
+                let shown = ch.name.clone();
+                let member = ch.members.contains_key(&id);
+                Some((folded, shown, member))
+            }
+            None => {
+                self.reply(id, "403", &[name, "No such channel"]);
+                None
+            }
+        }
     }
 
     /// Sends `line` to every member of the channel but `except`.

@@ -452,17 +452,23 @@ impl Node {
             Some(s) => self.find_mesh(s)?,
             None => self.current_mesh()?,
         };
-        let tx = self.kernel.db().begin_read()?;
-        let members = trust::members(&tx, &record.root)?
-            .into_iter()
-            .map(|(id, name, status)| (id.to_hex(), name, status.to_string()))
-            .collect();
+        let members = self.members(&record.root)?;
         let stores = self.stores_of(&record.root);
         Ok(MeshStatus {
             record,
             members,
             stores,
         })
+    }
+
+    /// A mesh's members as (pubkey hex, name, status), without the store
+    /// list `mesh_status` also builds.
+    pub fn members(&self, mesh: &StoreId) -> Result<Vec<(String, String, String)>, NodeError> {
+        let tx = self.kernel.db().begin_read()?;
+        Ok(trust::members(&tx, mesh)?
+            .into_iter()
+            .map(|(id, name, status)| (id.to_hex(), name, status.to_string()))
+            .collect())
     }
 
     /// Writes root keys through the kv plugin (prepare, sign, log, apply).

@@ -229,7 +229,7 @@ pub fn part(st: &mut State, id: ConnId, p: &[&str]) {
             .get(&id)
             .is_some_and(|c| c.channels.contains(&folded))
         {
-            st.reply(id, "442", &[name, "You're not on that channel"]);
+            st.not_on_channel(id, name);
         } else {
             part_one(st, id, &folded, reason);
         }
@@ -251,16 +251,15 @@ pub fn topic(st: &mut State, ctx: &Ctx, id: ConnId, p: &[&str]) {
     if !enough(st, id, "TOPIC", p, 1) {
         return;
     }
-    let folded = fold(p[0]);
-    let Some(ch) = st.channels.get(&folded) else {
-        st.reply(id, "403", &[p[0], "No such channel"]);
+    let Some((folded, shown, member)) = st.channel_or_403(id, p[0]) else {
         return;
     };
-    let shown = ch.name.clone();
-    let member = ch.members.contains_key(&id);
+    let Some(ch) = st.channels.get(&folded) else {
+        return;
+    };
     let Some(text) = p.get(1) else {
         if !member && ch.modes.contains(&'s') {
-            st.reply(id, "442", &[&shown, "You're not on that channel"]);
+            st.not_on_channel(id, &shown);
             return;
         }
         match ch
@@ -277,7 +276,7 @@ pub fn topic(st: &mut State, ctx: &Ctx, id: ConnId, p: &[&str]) {
         return;
     };
     if !member {
-        st.reply(id, "442", &[&shown, "You're not on that channel"]);
+        st.not_on_channel(id, &shown);
         return;
     }
     if ch.modes.contains(&'t') && !ch.is_op(id) {
@@ -355,17 +354,14 @@ pub fn kick(st: &mut State, id: ConnId, p: &[&str]) {
     if !enough(st, id, "KICK", p, 2) {
         return;
     }
-    let folded = fold(p[0]);
-    let Some(ch) = st.channels.get(&folded) else {
-        st.reply(id, "403", &[p[0], "No such channel"]);
+    let Some((folded, shown, member)) = st.channel_or_403(id, p[0]) else {
         return;
     };
-    let shown = ch.name.clone();
-    if !ch.members.contains_key(&id) {
-        st.reply(id, "442", &[&shown, "You're not on that channel"]);
+    if !member {
+        st.not_on_channel(id, &shown);
         return;
     }
-    if !ch.is_op(id) {
+    if !st.channels.get(&folded).is_some_and(|ch| ch.is_op(id)) {
         st.reply(id, "482", &[&shown, "You're not channel operator"]);
         return;
     }
@@ -432,7 +428,7 @@ pub fn invite(st: &mut State, id: ConnId, p: &[&str]) {
     if let Some(ch) = st.channels.get(&folded) {
         shown = ch.name.clone();
         if !ch.members.contains_key(&id) {
-            st.reply(id, "442", &[&shown, "You're not on that channel"]);
+            st.not_on_channel(id, &shown);
             return;
         }
         if ch.members.contains_key(&tid) {

@@ -75,13 +75,12 @@ fn user_mode(st: &mut State, id: ConnId, p: &[&str]) {
 }
 
 fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
-    let folded = fold(p[0]);
-    let Some(ch) = st.channels.get(&folded) else {
-        st.reply(id, "403", &[p[0], "No such channel"]);
+    let Some((folded, shown, member)) = st.channel_or_403(id, p[0]) else {
         return;
     };
-    let shown = ch.name.clone();
-    let member = ch.members.contains_key(&id);
+    let Some(ch) = st.channels.get(&folded) else {
+        return;
+    };
     let Some(changes) = p.get(1) else {
         let modes = ch.mode_string(member);
         let created = ch.created.to_string();
@@ -153,7 +152,7 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
                     continue;
                 };
                 if !member {
-                    st.reply(id, "442", &[&shown, "You're not on that channel"]);
+                    st.not_on_channel(id, &shown);
                     return;
                 }
                 if !is_op {
@@ -186,8 +185,13 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
                     applied.push((adding, m, Some(tnick)));
                 }
             }
-            'k' => {
-                let arg = args.next();
+            'k' | 'l' | 'i' | 'm' | 'n' | 's' | 't' => {
+                // `+k key`, `-k [key]` and `+l n` take a parameter; `-l` none.
+                let arg = match m {
+                    'k' => args.next(),
+                    'l' if adding => args.next(),
+                    _ => None,
+                };
                 if !is_op {
                     denied = true;
                     continue;
@@ -195,58 +199,10 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
                 let Some(ch) = st.channels.get_mut(&folded) else {
                     return;
                 };
-                if adding {
-                    let Some(key) = arg else { continue };
-                    if key.is_empty() || key.contains(' ') || key.contains(',') {
-                        st.reply(id, "696", &[&shown, "k", "*", "Invalid key"]);
-                        continue;
-                    }
-                    let mut key = key.to_string();
-                    line::truncate(&mut key, KEYLEN);
-                    ch.key = Some(key.clone());
-                    applied.push((true, 'k', Some(key)));
-                } else if ch.key.take().is_some() {
-                    applied.push((false, 'k', Some("*".into())));
-                }
-            }
-            'l' => {
-                let arg = if adding { args.next() } else { None };
-                if !is_op {
-                    denied = true;
-                    continue;
-                }
-                let Some(ch) = st.channels.get_mut(&folded) else {
-                    return;
-                };
-                if adding {
-                    // Not a positive number: ignored, as most servers do.
-                    let Some(n) = arg.and_then(|a| a.parse::<usize>().ok()).filter(|n| *n > 0)
-                    else {
-                        continue;
-                    };
-                    if ch.limit != Some(n) {
-                        ch.limit = Some(n);
-                        applied.push((true, 'l', Some(n.to_string())));
-                    }
-                } else if ch.limit.take().is_some() {
-                    applied.push((false, 'l', None));
-                }
-            }
-            'i' | 'm' | 'n' | 's' | 't' => {
-                if !is_op {
-                    denied = true;
-                    continue;
-                }
-                let Some(ch) = st.channels.get_mut(&folded) else {
-                    return;
-                };
-                let changed = if adding {
-                    ch.modes.insert(m)
-                } else {
-                    ch.modes.remove(&m)
-                };
-                if changed {
-                    applied.push((adding, m, None));
+                match set_mode(ch, m, adding, arg) {
+                    Ok(Some(change)) => applied.push(change),
+                    Ok(None) => {}
+                    Err(()) => st.reply(id, "696", &[&shown, "k", "*", "Invalid key"]),
                 }
             }
             other => st.reply(
@@ -258,7 +214,7 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
     }
     if denied {
         if !member {
-            st.reply(id, "442", &[&shown, "You're not on that channel"]);
+            st.not_on_channel(id, &shown);
         } else {
             st.reply(id, "482", &[&shown, "You're not channel operator"]);
         }
@@ -281,6 +237,49 @@ fn channel_mode(st: &mut State, id: ConnId, p: &[&str]) {
     all.extend(params.iter().map(String::as_str));
     let l: Line = line::format(&prefix, "MODE", &all, false).into();
     st.to_channel(&folded, &l, None);
+}
+
+/// One change of a key, limit or flag mode: what to echo, if anything
+/// changed; `Err` for a key that cannot be typed in a JOIN.
+fn set_mode(
+    ch: &mut crate::state::Channel,
+    m: char,
+    adding: bool,
+    arg: Option<&str>,
+) -> Result<Option<(bool, char, Option<String>)>, ()> {
+    Ok(match (m, adding) {
+        ('k', true) => {
+            let Some(key) = arg else { return Ok(None) };
+            if key.is_empty() || key.contains(' ') || key.contains(',') {
+                return Err(());
+            }
+            let mut key = key.to_string();
+            line::truncate(&mut key, KEYLEN);
+            ch.key = Some(key.clone());
+            Some((true, 'k', Some(key)))
+        }
+        ('k', false) => ch.key.take().map(|_| (false, 'k', Some("*".into()))),
+        ('l', true) => {
+            // Not a positive number: ignored, as most servers do.
+            let n = arg.and_then(|a| a.parse::<usize>().ok()).filter(|n| *n > 0);
+            match n {
+                Some(n) if ch.limit != Some(n) => {
+                    ch.limit = Some(n);
+                    Some((true, 'l', Some(n.to_string())))
+                }
+                _ => None,
+            }
+        }
+        ('l', false) => ch.limit.take().map(|_| (false, 'l', None)),
+        _ => {
+            let changed = if adding {
+                ch.modes.insert(m)
+            } else {
+                ch.modes.remove(&m)
+            };
+            changed.then_some((adding, m, None))
+        }
+    })
 }
 
 /// The entries of a ban (`b`), exception (`e`) or invite-exception (`I`) list.

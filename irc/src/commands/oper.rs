@@ -40,6 +40,19 @@ pub fn oper(st: &mut State, id: ConnId, p: &[&str]) {
     }
 }
 
+/// Whether `id` is an operator; `481` to it if not.
+fn oper_only(st: &mut State, id: ConnId) -> bool {
+    if st.clients.get(&id).is_some_and(|c| c.is_oper()) {
+        return true;
+    }
+    st.reply(
+        id,
+        "481",
+        &["Permission Denied- You're not an IRC operator"],
+    );
+    false
+}
+
 /// Compares without stopping at the first difference.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
@@ -49,15 +62,10 @@ pub fn kill(st: &mut State, id: ConnId, p: &[&str]) {
     if !enough(st, id, "KILL", p, 2) {
         return;
     }
-    let Some(c) = st.clients.get(&id) else { return };
-    if !c.is_oper() {
-        st.reply(
-            id,
-            "481",
-            &["Permission Denied- You're not an IRC operator"],
-        );
+    if !oper_only(st, id) {
         return;
     }
+    let Some(c) = st.clients.get(&id) else { return };
     let killer = c.nick().to_string();
     let Some(tid) = st.by_nick(p[0]) else {
         st.reply(id, "401", &[p[0], "No such nick/channel"]);
@@ -77,15 +85,10 @@ pub fn wallops(st: &mut State, id: ConnId, p: &[&str]) {
     if !enough(st, id, "WALLOPS", p, 1) {
         return;
     }
-    let Some(c) = st.clients.get(&id) else { return };
-    if !c.is_oper() {
-        st.reply(
-            id,
-            "481",
-            &["Permission Denied- You're not an IRC operator"],
-        );
+    if !oper_only(st, id) {
         return;
     }
+    let Some(c) = st.clients.get(&id) else { return };
     let l: Line = line::format(&c.prefix(), "WALLOPS", &[p[0]], true).into();
     let to: Vec<ConnId> = st
         .clients
