@@ -427,3 +427,44 @@ fn a_client_cannot_create_rooms_without_limit() {
     c.send("JOIN #r1");
     c.expect(|l| l.contains(" 366 maker #r1 "));
 }
+
+#[test]
+fn operator_rules_hold_against_a_hostile_member() {
+    let s = {
+        let n = support::node();
+        n.mesh_create(Some("m")).unwrap();
+        gateway(
+            n,
+            Config {
+                opers: vec![("root".into(), "s3cret".into())],
+                ..Config::default()
+            },
+        )
+    };
+    let mut op = Client::register(s.addr, "op");
+    let mut member = Client::register(s.addr, "member");
+    let mut banned = Client::register(s.addr, "banned");
+    op.send("JOIN #c");
+    op.expect(|l| l.contains(" 366 "));
+    member.send("JOIN #c");
+    member.expect(|l| l.contains(" 366 "));
+    // A mask with a space would shift the parameters of the echoed MODE.
+    op.send("MODE #c +b :x y");
+    op.expect(|l| l.contains(" 696 op #c b * "));
+    op.send("MODE #c +b banned");
+    op.expect(|l| l.contains("MODE #c +b banned!*@*"));
+    // A plain member's invite does not get a banned user past +b.
+    member.send("INVITE banned #c");
+    member.expect(|l| l.contains(" 341 "));
+    banned.send("JOIN #c");
+    banned.expect(|l| l.contains(" 474 banned #c "));
+    // OPER: one answer for a wrong name and a wrong password; the third
+    // failure closes the connection.
+    banned.send("OPER nobody x");
+    banned.expect(|l| l.contains(" 464 "));
+    banned.send("OPER root wrong");
+    banned.expect(|l| l.contains(" 464 "));
+    banned.send("OPER root wrong");
+    let (l, _) = banned.expect(|l| l.starts_with("ERROR"));
+    assert!(l.contains("Too many failed OPER attempts"), "{l}");
+}
