@@ -33,54 +33,100 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// The store a store command acts on: positional or `--store`, as plugin
+/// commands take it; with neither, the mesh's only store or the one
+/// `lattice store use` picked.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreSel {
+    /// Store name or uuid (default: the only store, else the one `store use` picked).
+    #[arg(value_name = "STORE")]
+    pub store: Option<String>,
+    /// The same, as a flag.
+    #[arg(long = "store", value_name = "STORE", conflicts_with = "store")]
+    pub store_flag: Option<String>,
+}
+
+impl StoreSel {
+    pub fn get(&self) -> Option<String> {
+        self.store.clone().or_else(|| self.store_flag.clone())
+    }
+}
+
+/// The mesh a mesh command acts on: positional or `--mesh`; with neither,
+/// the one `lattice mesh use` picked (or the only one).
+#[derive(Args, Debug, Clone, Default)]
+pub struct MeshSel {
+    /// Mesh name or id (default: the one `mesh use` picked, or the only one).
+    #[arg(value_name = "MESH")]
+    pub mesh: Option<String>,
+    /// The same, as a flag.
+    #[arg(long = "mesh", value_name = "MESH", conflicts_with = "mesh")]
+    pub mesh_flag: Option<String>,
+}
+
+impl MeshSel {
+    pub fn get(&self) -> Option<String> {
+        self.mesh.clone().or_else(|| self.mesh_flag.clone())
+    }
+}
+
+/// `lattice daemon`'s flags. Each is optional here: a flag not given falls
+/// back to its environment variable, then the config file, then the
+/// default (`config`, `commands::daemon::Settings`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DaemonArgs {
+    /// QUIC listen address [env LATTICE_LISTEN; default: the last one used,
+    /// else 127.0.0.1 on any port]. Use e.g. 0.0.0.0:7400 to be reachable
+    /// from other machines.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Seconds between background syncs with every member [env LATTICE_SYNC_INTERVAL; default 30].
+    #[arg(long, value_name = "SECS")]
+    pub sync_interval: Option<u64>,
+    #[command(flatten)]
+    pub irc: IrcArgs,
+}
+
 /// The IRC gateway's flags (`lattice daemon --irc ADDR …`).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct IrcArgs {
-    /// Serve the mesh's chat rooms as IRC channels on this address (e.g. 127.0.0.1:6667).
+    /// Serve the mesh's chat rooms as IRC channels on this address, e.g.
+    /// 127.0.0.1:6667 [env LATTICE_IRC].
     #[arg(long, value_name = "ADDR")]
     pub irc: Option<std::net::SocketAddr>,
-    /// The IRC server name (the prefix of its replies).
-    #[arg(long, value_name = "NAME", default_value = "lattice.local")]
-    pub irc_server_name: String,
+    /// The IRC server name, the prefix of its replies [default lattice.local].
+    #[arg(long, value_name = "NAME")]
+    pub irc_server_name: Option<String>,
     /// Free text shown by LINKS, WHOIS and INFO.
-    #[arg(long, value_name = "TEXT", default_value = "Lattice IRC gateway")]
-    pub irc_info: String,
+    #[arg(long, value_name = "TEXT")]
+    pub irc_info: Option<String>,
     /// A file whose lines are the message of the day.
     #[arg(long, value_name = "FILE")]
     pub irc_motd: Option<PathBuf>,
     /// IRC operator credentials, NAME:PASSWORD (repeat for more).
     #[arg(long, value_name = "NAME:PASSWORD")]
     pub irc_oper: Vec<String>,
-    /// Password IRC clients must give with PASS (empty: none).
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "LATTICE_IRC_PASSWORD",
-        hide_env_values = true
-    )]
+    /// Password IRC clients must give with PASS [env LATTICE_IRC_PASSWORD; empty: none].
+    #[arg(long, value_name = "PASSWORD")]
     pub irc_password: Option<String>,
-    /// Messages a JOIN replays from the room's history (0: none).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub irc_history: u32,
-    /// Most IRC connections served at once.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    pub irc_max_clients: usize,
+    /// Messages a JOIN replays from the room's history, 0 for none [default 20].
+    #[arg(long, value_name = "N")]
+    pub irc_history: Option<u32>,
+    /// Most IRC connections served at once [default 4096].
+    #[arg(long, value_name = "N")]
+    pub irc_max_clients: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Run a node in the foreground: storage, sync and gossip, and the local API socket.
     Daemon {
-        /// QUIC listen address (default: the last one used, else 127.0.0.1 on any port).
-        /// Use e.g. 0.0.0.0:7400 to be reachable from other machines.
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<std::net::SocketAddr>,
-        /// Seconds between background syncs with every member (anti-entropy).
-        #[arg(long, default_value_t = 30)]
-        sync_interval: u64,
         #[command(flatten)]
-        irc: IrcArgs,
+        args: DaemonArgs,
     },
+    /// The config file and the settings in effect, with where each came from.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// This node.
     #[command(subcommand)]
     Node(NodeCmd),
@@ -95,8 +141,9 @@ pub enum Cmd {
     Plugin(PluginCmd),
     /// Print ops as they are applied, decoded, until Ctrl-C.
     Watch {
-        /// Only this store (name, uuid or type).
-        store: Option<String>,
+        /// Only this store (name, uuid or type); every store without it.
+        #[command(flatten)]
+        store: StoreSel,
     },
     /// A guided first session: a mesh, a chat room and a kv store, used end to end.
     Demo,
@@ -118,6 +165,14 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Every setting, its value and its source (flag, env, file, default).
+    Show,
+    /// Where the config file is looked for.
+    Path,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum NodeCmd {
     /// Identity, data dir, meshes and stores of this node.
     Status,
@@ -134,25 +189,40 @@ pub enum MeshCmd {
     /// Meshes this node belongs to.
     List,
     /// Select the mesh other commands act on.
-    Use { mesh: String },
+    Use {
+        #[command(flatten)]
+        mesh: MeshSel,
+    },
     /// Members and stores of a mesh.
-    Status { mesh: Option<String> },
+    Status {
+        #[command(flatten)]
+        mesh: MeshSel,
+    },
     /// Print a one-time token that lets another node join this mesh (needs the daemon).
     Invite {
         /// How long the token stays valid, in seconds.
         #[arg(long, default_value_t = 3600)]
         expires: u64,
+        /// The mesh to invite to (default: the current one).
+        #[arg(long, value_name = "MESH")]
+        mesh: Option<String>,
     },
     /// Join a mesh with a token from `lattice mesh invite` (needs the daemon).
     Join { token: String },
     /// Known peers: connected now, last seen, last sync per store.
     Peers,
     /// Stop running MESH on this node and free its state (the founder revokes you to cut you off).
-    Leave { mesh: String },
+    Leave {
+        #[command(flatten)]
+        mesh: MeshSel,
+    },
     /// Cut a member off: its new entries are refused by every member.
     Revoke {
         /// The member's node id (64 hex digits, see `mesh status`).
         member: String,
+        /// The mesh to revoke it from (default: the current one).
+        #[arg(long, value_name = "MESH")]
+        mesh: Option<String>,
     },
 }
 
@@ -169,15 +239,26 @@ pub enum StoreCmd {
     },
     /// Stores of the current mesh.
     List,
-    /// Make STORE the one its type name refers to (`lattice chat …`).
-    Use { store: String },
+    /// Make STORE the default: for its type name (`lattice chat …`) and for
+    /// store commands that name no store.
+    Use {
+        #[command(flatten)]
+        store: StoreSel,
+    },
     /// Delete STORE for every member (its creator or the mesh founder): every replica closes it.
-    Delete { store: String },
+    Delete {
+        #[command(flatten)]
+        store: StoreSel,
+    },
     /// Entry count, heads, state digest, plugin of a store.
-    Status { store: Option<String> },
+    Status {
+        #[command(flatten)]
+        store: StoreSel,
+    },
     /// The store's ops in commit order, decoded.
     Log {
-        store: Option<String>,
+        #[command(flatten)]
+        store: StoreSel,
         /// First position (0-based).
         #[arg(long, default_value_t = 0)]
         from: u64,
@@ -185,12 +266,21 @@ pub enum StoreCmd {
         limit: u32,
     },
     /// The store's log and state digests (equal on replicas with the same ops).
-    Digest { store: Option<String> },
-    /// Sync now with every reachable member (needs the daemon).
-    Sync { store: Option<String> },
+    Digest {
+        #[command(flatten)]
+        store: StoreSel,
+    },
+    /// Sync now with every reachable member (needs the daemon); every store without STORE.
+    Sync {
+        #[command(flatten)]
+        store: StoreSel,
+    },
     /// Check the store against storage: every entry's hash and signature,
     /// the log and state digests recomputed. Exit 1 if anything differs.
-    Verify { store: Option<String> },
+    Verify {
+        #[command(flatten)]
+        store: StoreSel,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,10 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use lattice_host::api::client::Client;
 use lattice_host::api::{Request, Response, service};
 use lattice_host::node::{Node, NodeError, SOCKET_FILE};
+
+use crate::fail::{ErrorKind, Failure};
 
 /// How long a one-shot command waits for another process to release the
 /// data dir before giving up (`LATTICE_LOCK_WAIT_MS` overrides it).
@@ -49,14 +51,21 @@ impl Backend {
                     );
                     pause = (pause * 2).min(RETRY_MAX);
                 }
-                Err(NodeError::Busy(path)) => bail!(
-                    "the data dir {} stayed in use by another lattice process for {:.1} s (a long command, or a daemon not answering on its socket); try again, or stop that process",
-                    path.display(),
-                    wait.as_secs_f64()
-                ),
+                Err(NodeError::Busy(path)) => {
+                    return Err(Failure::new(
+                        ErrorKind::Busy,
+                        format!(
+                            "the data dir {} stayed in use by another lattice process for {:.1} s (a long command, or a daemon not answering on its socket); try again, or stop that process",
+                            path.display(),
+                            wait.as_secs_f64()
+                        ),
+                    ));
+                }
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot open node in {}", data_dir.display()));
+                    return Err(Failure::new(
+                        e.kind(),
+                        format!("cannot open node in {}: {e}", data_dir.display()),
+                    ));
                 }
             }
         }
@@ -68,8 +77,8 @@ impl Backend {
             Backend::Daemon(c) => c.call(req).context("daemon connection")?,
             Backend::Local(n) => service::handle(n, req, false),
         };
-        if let Response::Error { message } = resp {
-            bail!(message);
+        if let Response::Error { message, kind } = resp {
+            return Err(Failure::new(kind, message));
         }
         Ok(resp)
     }

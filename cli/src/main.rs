@@ -1,15 +1,18 @@
 //! `lattice`: the command line of a Lattice node.
 //!
-//! Humans read stderr, programs read stdout; exit 0 on success, 1 on error
-//! (2 for a command line clap refuses), 130 when interrupted.
+//! Results go to stdout, hints and errors to stderr; `--json` makes both
+//! machine-readable. Exit codes: see `fail`.
 
 #[macro_use]
 mod out;
+#[macro_use]
+mod fail;
 mod app;
 mod backend;
-mod bench_irc;
+mod bench;
 mod chat;
 mod commands;
+mod config;
 mod plugin_cmd;
 
 use std::process::ExitCode;
@@ -23,15 +26,7 @@ fn main() -> ExitCode {
     let result = run(args);
     match result {
         Ok(code) => code,
-        Err(e) => {
-            // One line: the error and its causes, no backtrace.
-            let mut msg = format!("error: {e}");
-            for cause in e.chain().skip(1) {
-                msg.push_str(&format!(": {cause}"));
-            }
-            eprintln!("{msg}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail::report(&e, global.json),
     }
 }
 
@@ -43,8 +38,13 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only for a person at a terminal: a log file or a journal
+    // gets plain text. NO_COLOR (no-color.org) turns it off anywhere.
+    use std::io::IsTerminal as _;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -119,7 +119,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     let catalog = Catalog::fetch(b)?;
     let Some(plugin) = catalog.plugin_for(&selector) else {
         let valid: Vec<String> = catalog.commands().into_iter().map(|(n, _)| n).collect();
-        bail!(
+        usage!(
             "unknown command `{selector}`; commands: node, mesh, store, plugin, watch, daemon, demo, bench{}{}",
             if valid.is_empty() {
                 ""
@@ -163,12 +163,14 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         .bin_name(format!("lattice {selector}"));
     let matches = match cmd.clone().try_get_matches_from(&args) {
         Ok(m) => m,
-        Err(e) => return crate::commands::clap_error(e, Some(&cmd), &args[1..]),
+        Err(e) => return crate::commands::clap_error(e, Some(&cmd), &args[1..], global.json),
     };
     let (cli_name, sub) = matches.subcommand().expect("subcommand_required");
     let method = dynamic::method_by_cli_name(&schema.service, cli_name)
         .ok_or_else(|| anyhow!("unknown method {cli_name}"))?;
-    let mut request = dynamic::parse_request(&method, sub)?;
+    // A flag value that does not parse is a usage error, like clap's own.
+    let mut request =
+        dynamic::parse_request(&method, sub).map_err(|e| crate::fail::usage(format!("{e:#}")))?;
     let json = global.json || matches.get_flag("json");
     let explicit = matches.get_one::<String>("store").cloned();
     resolve_id_prefixes(b, explicit.as_deref().unwrap_or(&selector), &mut request)?;
@@ -190,7 +192,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         if json {
             outln!(
                 "{}",
-                serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq, "hlc": e.hlc })
+                serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq.to_string(), "hlc": e.hlc.to_string() })
             );
         } else {
             outln!("hex:{}", e.id);
@@ -236,7 +238,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
 }
 
 /// Member names and local times for the text output.
-fn readable(b: &mut Backend) -> dynamic::Readable {
+pub fn readable(b: &mut Backend) -> dynamic::Readable {
     let mut names = std::collections::HashMap::new();
     if let Ok(Response::MeshStatus { members, .. }) = b.call(Request::MeshStatus { mesh: None }) {
         for (id, name, _status) in members {

@@ -1,4 +1,5 @@
-//! Bad input at the command line: one clear line, exit 1, nothing lost.
+//! Bad input at the command line: one clear line, exit 1 (2 for a wrong
+//! command line), nothing lost.
 
 #[path = "support/mod.rs"]
 mod common;
@@ -14,15 +15,15 @@ fn bad_commands_flags_and_values() {
     n.setup();
     n.run(&["general", "post", "--text", "keep me"]).ok();
     n.run(&["nosuch", "post"])
-        .fails_with("unknown command `nosuch`");
+        .usage_error("unknown command `nosuch`");
     n.run(&["general", "frobnicate"])
-        .fails_with("valid methods: post");
+        .usage_error("valid methods: post");
     n.run(&["general", "post", "--txt", "x"])
-        .fails_with("valid flags: --text");
+        .usage_error("valid flags: --text");
     n.run(&["general", "messages", "--limit", "many"])
-        .fails_with("--limit");
+        .usage_error("--limit");
     n.run(&["settings", "get", "--key", "a", "--mode", "sideways"])
-        .fails_with("sideways");
+        .usage_error("sideways");
     n.run(&["store", "status", "nosuch"])
         .fails_with("unknown store `nosuch`");
     n.run(&["store", "create", "--type", "nosuchtype"])
@@ -32,7 +33,7 @@ fn bad_commands_flags_and_values() {
     n.run(&["store", "create", "--type", "chat", "--name", "mesh"])
         .fails_with("lattice command");
     n.run(&["mesh", "use", "nosuch"]).fails_with("unknown mesh");
-    n.run(&["store", "--bogus"]).fails_with("--bogus");
+    n.run(&["store", "--bogus"]).usage_error("--bogus");
     assert!(messages(&n).contains("keep me"));
 }
 

@@ -56,9 +56,9 @@ fn commands_go_through_the_daemon() {
     );
     // Bad input through the daemon: clear error, daemon keeps serving.
     n.run(&["general", "frobnicate"])
-        .fails_with("valid methods");
+        .usage_error("valid methods");
     n.run(&["nosuch", "post"])
-        .fails_with("unknown command `nosuch`");
+        .usage_error("unknown command `nosuch`");
     assert!(
         n.run(&["general", "messages"])
             .ok()

@@ -161,7 +161,7 @@ fn an_open_gateway_needs_a_password() {
     let n = Node::new();
     n.setup();
     n.run(&["daemon", "--irc", "0.0.0.0:6667"])
-        .fails_with("anyone who reaches it would post as this node");
+        .usage_error("anyone who reaches it would post as this node");
     n.run(&["daemon", "--irc", "127.0.0.1:1", "--irc-oper", "nocolon"])
-        .fails_with("--irc-oper: expected NAME:PASSWORD");
+        .usage_error("--irc-oper: expected NAME:PASSWORD");
 }

@@ -123,19 +123,16 @@ fn partition_then_heal_converges() {
     let (a, b) = (Node::new(), Node::new());
     a.setup();
     let start = |n: &Node, i: usize| {
-        let child = Command::new("ip")
+        let mut child = Command::new("ip")
             .args(["netns", "exec", &net.names[i], BIN, "--data-dir"])
             .arg(n.path())
             .args(["daemon", "--listen", &net.addr(i), "--sync-interval", "1"])
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let d = Daemon { child };
-        eventually(30, "daemon socket", || {
-            std::os::unix::net::UnixStream::connect(n.socket()).is_ok()
-        });
-        d
+        let ready = ready_line(&mut child);
+        Daemon { child, ready }
     };
     let _da = start(&a, 0);
     let _db = start(&b, 1);

@@ -35,7 +35,15 @@ fn offline_revoke_converges_with_late_pre_revoke_entry() {
 
     // F revokes C offline (one-shot command on its data dir, no daemon).
     let cid = node_id(&c);
-    f.run(&["mesh", "revoke", &cid]).ok();
+    let r = f.run(&["mesh", "revoke", &cid]).ok();
+    assert_eq!(r.stdout.trim(), cid);
+    assert!(
+        r.stderr.starts_with("revoked ")
+            && r.stderr.contains(&cid[..8])
+            && r.stderr.contains("every member refuses its new entries"),
+        "one readable sentence: {}",
+        r.stderr
+    );
     let _df = f.daemon_with(FAST);
 
     eventually(60, "f and b converge", || {
@@ -51,4 +59,9 @@ fn offline_revoke_converges_with_late_pre_revoke_entry() {
         !t.contains(&"x".to_string()),
         "x is past the cut-off: void: {t:?}"
     );
+    // Replication counts the members that are left: B, never the revoked C.
+    eventually(30, "f reports replication with b", || {
+        let s = f.run(&["store", "status", "general"]).ok().stdout;
+        s.contains("in sync with 1 of 1 member (")
+    });
 }

@@ -79,7 +79,7 @@ fn pipelined_commands_each_get_one_durable_answer() {
         match (kind, f.resp) {
             ("post", Response::Called { entry: Some(e), .. }) => seqs.push(e.seq),
             ("query", Response::Called { entry: None, .. }) => {}
-            ("bad", Response::Error { message }) => {
+            ("bad", Response::Error { message, .. }) => {
                 assert!(message.contains("NoSuchMethod"), "{message}")
             }
             (k, r) => panic!("{k} got {r:?}"),

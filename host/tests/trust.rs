@@ -40,7 +40,7 @@ fn offline_revoke_with_late_pre_revoke_entry_converges() {
     let x = post(&c, "general", "x");
     carry(&c, &b); // only B sees x
     let y = post(&b, "general", "y after x");
-    f.revoke(&c.author().to_hex()).expect("revoke"); // F has not seen x
+    f.revoke(&c.author().to_hex(), None).expect("revoke"); // F has not seen x
     // Carry in both directions, in two different orders.
     carry(&b, &f);
     carry(&f, &b);
@@ -85,7 +85,7 @@ fn same_ops_any_order_same_digests() {
         post(&b, "general", &format!("b{i}"));
         carry(&c, &b);
     }
-    f.revoke(&c.author().to_hex()).unwrap();
+    f.revoke(&c.author().to_hex(), None).unwrap();
     for i in 0..3 {
         post(&c, "general", &format!("late c{i}"));
     }
@@ -291,7 +291,7 @@ fn stranger_refused_until_admitted() {
 fn revocation_is_final() {
     let (f, mut others, rec) = mesh(1);
     let c = others.pop().unwrap();
-    f.revoke(&c.author().to_hex()).unwrap();
+    f.revoke(&c.author().to_hex(), None).unwrap();
     let again = f.root_batch(
         &rec.root,
         vec![(

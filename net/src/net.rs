@@ -432,8 +432,10 @@ impl Net {
         self.inner.announcer.membership_changed();
     }
 
-    /// Stops background tasks, closes connections and the endpoint.
-    pub async fn shutdown(self) {
+    /// Stops background tasks, closes connections and the endpoint. Takes
+    /// `&self` so an owner that shares the node (the daemon) can close it
+    /// gracefully; an endpoint dropped unclosed makes iroh log an error.
+    pub async fn shutdown(&self) {
         for t in &self.tasks {
             t.abort();
         }

@@ -78,10 +78,9 @@ pub fn wanted(args: &[String]) -> Option<Option<String>> {
 
 pub fn run(dir: &Path, room: Option<String>) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() {
-        eprintln!(
-            "error: `lattice chat` is interactive and standard output is not a terminal; for scripts use `lattice chat messages` or `lattice chat post --text …`"
+        usage!(
+            "`lattice chat` is interactive and standard output is not a terminal; for scripts use `lattice chat messages` or `lattice chat post --text …`"
         );
-        return Ok(ExitCode::from(2));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [

@@ -83,7 +83,7 @@ impl Source {
             Calls::Daemon(c) => c.call(req).context("daemon connection")?,
             Calls::Local(n) => service::handle(n, req, false),
         };
-        if let Response::Error { message } = resp {
+        if let Response::Error { message, .. } = resp {
             bail!(message);
         }
         Ok(resp)
@@ -129,7 +129,7 @@ fn watch_daemon(mut c: Client, tx: Sender<Event>, stop: Arc<AtomicBool>) {
                         return;
                     }
                 }
-                Response::Error { message } => {
+                Response::Error { message, .. } => {
                     let _ = tx.send(Event::Lost(message));
                     return;
                 }

@@ -54,6 +54,31 @@ fn stamp_at(ms: u64, now: u64) -> String {
     }
 }
 
+/// Unix milliseconds as RFC 3339 UTC (`2026-12-01T19:20:33Z`): what a
+/// script parses, where epoch milliseconds would need a unit to be guessed.
+pub fn rfc3339_utc(ms: u64) -> String {
+    let Ok(secs) = libc::time_t::try_from(ms / 1000) else {
+        return String::new();
+    };
+    // SAFETY: as in `local`: `tm` is filled by `gmtime_r`, null is checked.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::gmtime_r(&secs, &mut tm).is_null() {
+            return String::new();
+        }
+        tm
+    };
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
 /// How long ago, in the one unit that matters at a glance ("now", "5m", "3h", "2d").
 pub fn ago_ms(ms: u64) -> String {
     ago_at(ms, now_ms())
@@ -85,6 +110,11 @@ mod tests {
             old.ends_with(&s),
             "same clock time, other day: {old} vs {s}"
         );
+    }
+
+    #[test]
+    fn utc_is_rfc3339() {
+        assert_eq!(rfc3339_utc(1_700_000_000_123), "2023-11-14T22:13:20Z");
     }
 
     #[test]

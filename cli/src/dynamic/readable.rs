@@ -28,6 +28,16 @@ impl Readable {
     }
 }
 
+impl Readable {
+    /// [`Readable::author`] for a key in hex, as the API prints keys.
+    pub fn author_hex(&self, key: &str) -> String {
+        match hex::decode(key) {
+            Ok(k) if k.len() == 32 => self.author(&k),
+            _ => super::terminal_safe(key),
+        }
+    }
+}
+
 /// A `uint64` named `hlc` or `*_hlc`: a hybrid logical clock.
 pub fn is_clock(field: &FieldDescriptor) -> bool {
     matches!(field.kind(), Kind::Uint64 | Kind::Fixed64)

@@ -35,9 +35,20 @@ impl Run {
     /// A clean failure: exit 1, one line on stderr, no panic.
     #[track_caller]
     pub fn fails_with(self, needle: &str) -> Run {
+        self.fails_with_code(1, needle)
+    }
+
+    /// A wrong command line: exit 2, one line on stderr, no panic.
+    #[track_caller]
+    pub fn usage_error(self, needle: &str) -> Run {
+        self.fails_with_code(2, needle)
+    }
+
+    #[track_caller]
+    fn fails_with_code(self, code: i32, needle: &str) -> Run {
         assert_eq!(
-            self.code, 1,
-            "expected exit 1:\nstdout: {}\nstderr: {}",
+            self.code, code,
+            "expected exit {code}:\nstdout: {}\nstderr: {}",
             self.stdout, self.stderr
         );
         let lines: Vec<&str> = self
@@ -98,23 +109,22 @@ impl Node {
         self.daemon_with(&[])
     }
 
+    /// Starts `lattice daemon` and waits for its ready line on stdout.
     pub fn daemon_with(&self, extra: &[&str]) -> Daemon {
-        let child = self
+        let mut child = self
             .cmd()
             .arg("daemon")
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
-                return Daemon { child };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not start");
+        let ready = ready_line(&mut child);
+        assert!(
+            ready.starts_with("ready "),
+            "daemon's first stdout line is not its ready line: {ready:?}"
+        );
+        Daemon { child, ready }
     }
 
     /// Creates a mesh plus a chat store `general` and a kv store `settings`.
@@ -129,6 +139,32 @@ impl Node {
 
 pub struct Daemon {
     pub child: Child,
+    /// The daemon's ready line (`ready <node> <socket> <addrs>`, or JSON).
+    pub ready: String,
+}
+
+/// The first line `child` prints on stdout (30 s at most). The rest of its
+/// stdout is drained by the same thread, so the daemon never writes into a
+/// closed pipe.
+pub fn ready_line(child: &mut Child) -> String {
+    use std::io::BufRead as _;
+    let out = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(line) if !line.is_empty() => line.trim_end().to_string(),
+        _ => {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            panic!("daemon printed no ready line ({status})");
+        }
+    }
 }
 
 impl Daemon {

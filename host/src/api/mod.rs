@@ -15,6 +15,75 @@ use serde::{Deserialize, Serialize};
 /// Largest frame either side accepts (a plugin blob upload is the biggest).
 pub const MAX_FRAME: usize = 32 << 20;
 
+/// 64-bit integers as JSON strings: above 2^53 a JSON number is rounded by
+/// JavaScript and jq, so an HLC or a sequence number would silently change
+/// on its way through a script. Reading accepts a string or a number.
+pub mod json64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            S(String),
+            N(u64),
+        }
+        match Either::deserialize(d)? {
+            Either::S(s) => s.parse().map_err(serde::de::Error::custom),
+            Either::N(n) => Ok(n),
+        }
+    }
+
+    /// The same for `Option<u64>` (`null` when absent).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => s.collect_str(v),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrap(#[serde(with = "super")] u64);
+            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
+/// What kind of failure an error is, for scripts: `--json` prints it beside
+/// the message (`{"error": …, "kind": …}`), so a caller can tell "no such
+/// store" from "the daemon is down" without parsing English.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The command line itself is wrong (exit 2).
+    Usage,
+    /// The named mesh, store, method, member or file does not exist.
+    NotFound,
+    /// A name matches several things; pick one.
+    Ambiguous,
+    /// A value given is malformed or out of range.
+    Invalid,
+    /// A rule refused it: not the founder, not the creator, revoked, invite used.
+    Refused,
+    /// Another process holds the data dir.
+    Busy,
+    /// It needs the daemon or the network.
+    Offline,
+    /// Stored data failed a check (integrity, verification).
+    Integrity,
+    /// Everything else: storage, plugin runtime, I/O.
+    #[default]
+    Failed,
+}
+
 /// Bytes as a hex string in JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hex(pub Vec<u8>);
@@ -88,6 +157,9 @@ pub enum Request {
     /// A one-time invite token to the current mesh (needs the daemon).
     MeshInvite {
         expires_secs: u64,
+        /// Default: the current mesh.
+        #[serde(default)]
+        mesh: Option<String>,
     },
     MeshJoin {
         token: String,
@@ -103,6 +175,9 @@ pub enum Request {
     },
     MeshRevoke {
         member: String,
+        /// Default: the current mesh.
+        #[serde(default)]
+        mesh: Option<String>,
     },
     /// Sync now with every reachable member (all stores when `store` is none).
     StoreSync {
@@ -139,7 +214,7 @@ pub struct PluginView {
     pub name: String,
     pub version: String,
     pub hash: String,
-    pub size: usize,
+    pub size: u32,
     pub api_version: String,
     pub service: String,
     pub op_type: String,
@@ -155,9 +230,11 @@ pub struct EntryView {
     pub id: String,
     pub store: String,
     pub author: String,
+    #[serde(with = "json64")]
     pub seq: u64,
+    #[serde(with = "json64")]
     pub hlc: u64,
-    pub deps: usize,
+    pub deps: u32,
     pub payload: Hex,
     /// Set when the plugin could not apply the op (kept as a no-op).
     pub noop: Option<String>,
@@ -166,13 +243,15 @@ pub struct EntryView {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct StoreStatusView {
     pub store: StoreInfo,
+    #[serde(with = "json64")]
     pub entries: u64,
     pub heads: Vec<String>,
     pub log_digest: String,
     pub state_digest: String,
+    #[serde(with = "json64")]
     pub noops: u64,
     /// Entries logged as void placeholders (a revoked member's, past its cut-off).
-    #[serde(default)]
+    #[serde(default, with = "json64")]
     pub voided: u64,
     /// Why this store stopped applying ops on this node, if it did.
     #[serde(default)]
@@ -187,10 +266,13 @@ pub struct StoreStatusView {
 pub struct VerifyView {
     pub store: StoreInfo,
     /// Entries read, hashed against their ids and signature-checked.
+    #[serde(with = "json64")]
     pub entries_checked: u64,
+    #[serde(with = "json64")]
     pub entries_recorded: u64,
     pub log_digest_recorded: String,
     pub log_digest_recomputed: String,
+    #[serde(with = "json64")]
     pub state_pairs: u64,
     pub state_digest_recorded: String,
     pub state_digest_recomputed: String,
@@ -205,6 +287,7 @@ pub struct PresenceView {
     pub name: String,
     pub me: bool,
     pub online: bool,
+    #[serde(default, with = "json64::option")]
     pub last_seen_ms: Option<u64>,
     pub in_sync: Option<bool>,
 }
@@ -214,9 +297,19 @@ pub struct PeerView {
     pub id: String,
     pub addrs: Vec<String>,
     pub connected: bool,
+    #[serde(default, with = "json64::option")]
     pub last_seen_ms: Option<u64>,
-    /// (store name, unix ms, "ok: ..." or "error: ...")
-    pub syncs: Vec<(String, u64, String)>,
+    pub syncs: Vec<PeerSync>,
+}
+
+/// The last sync with a peer of one store.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PeerSync {
+    pub store: String,
+    #[serde(with = "json64")]
+    pub at_ms: u64,
+    /// "ok: …" or "error: …".
+    pub result: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -239,12 +332,15 @@ pub enum Response {
     Ok,
     Error {
         message: String,
+        /// Serialized under another name: `kind` is this enum's own tag.
+        #[serde(default, rename = "error_kind")]
+        kind: ErrorKind,
     },
     NodeStatus {
         author: String,
         data_dir: String,
-        meshes: usize,
-        stores: usize,
+        meshes: u32,
+        stores: u32,
         daemon: bool,
         current_mesh: Option<String>,
     },
@@ -293,6 +389,7 @@ pub enum Response {
     },
     Invite {
         token: String,
+        #[serde(with = "json64")]
         expires_ms: u64,
     },
     Peers {
@@ -320,9 +417,19 @@ pub enum Response {
 }
 
 impl Response {
+    /// An error with no finer kind (`failed`).
     pub fn error(e: impl std::fmt::Display) -> Response {
         Response::Error {
             message: e.to_string(),
+            kind: ErrorKind::Failed,
+        }
+    }
+
+    /// A node error, with the kind its variant implies.
+    pub fn node_error(e: &crate::node::NodeError) -> Response {
+        Response::Error {
+            message: e.to_string(),
+            kind: e.kind(),
         }
     }
 }

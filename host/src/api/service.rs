@@ -25,7 +25,7 @@ pub fn plugin_view(p: &Plugin, builtin: bool) -> PluginView {
         name: i.name.clone(),
         version: i.version.clone(),
         hash: hex::encode(i.hash),
-        size: i.size,
+        size: u32::try_from(i.size).unwrap_or(u32::MAX),
         api_version: i.api_version.to_string(),
         service: i.service.full_name().to_string(),
         op_type: i.op_type.full_name().to_string(),
@@ -61,7 +61,7 @@ pub fn entry_view(e: &SignedEntry, noop: Option<String>) -> EntryView {
         author: e.author.to_hex(),
         seq: e.seq,
         hlc: e.hlc,
-        deps: e.deps.len(),
+        deps: e.deps.len() as u32,
         payload: Hex(e.payload.clone()),
         noop,
     }
@@ -80,25 +80,12 @@ fn mesh_info(node: &Node, m: &crate::node::MeshRecord) -> MeshInfo {
     }
 }
 
-/// Resolves an optional store argument: a name/uuid, else the only store.
+/// Resolves an optional store argument: a name/uuid, else the default
+/// store (the only one, or the one `store use` picked).
 fn pick_store(node: &Node, sel: Option<&str>) -> Result<StoreHandle, NodeError> {
     match sel {
         Some(s) => node.resolve(s, None),
-        None => {
-            let mesh = node.current_mesh()?;
-            let stores = node.stores_of(&mesh.root);
-            match stores.as_slice() {
-                [one] => Ok(one.clone()),
-                [] => Err(NodeError::UnknownStore {
-                    selector: "(none given)".into(),
-                    candidates: vec![],
-                }),
-                many => Err(NodeError::AmbiguousStore {
-                    selector: "(none given)".into(),
-                    candidates: many.iter().map(|s| s.name.clone()).collect(),
-                }),
-            }
-        }
+        None => node.default_store(),
     }
 }
 
@@ -127,11 +114,11 @@ pub fn begin(node: &Node, req: Request, daemon: bool) -> Begun {
         return Begun::Done(handle(node, req, daemon));
     };
     match start_call(node, &selector, explicit.as_deref(), &method, &request.0) {
-        Err(e) => Begun::Done(Response::error(e)),
+        Err(e) => Begun::Done(Response::node_error(&e)),
         Ok((h, crate::node::CallPending::Done(out))) => Begun::Done(called(&h, out)),
         Ok((h, pending)) => Begun::Pending(Box::new(move || match pending.wait() {
             Ok(out) => called(&h, out),
-            Err(e) => Response::error(e),
+            Err(e) => Response::node_error(&e),
         })),
     }
 }
@@ -162,7 +149,7 @@ fn called(h: &StoreHandle, out: crate::node::CallOutcome) -> Response {
 pub fn handle(node: &Node, req: Request, daemon: bool) -> Response {
     match handle_inner(node, req, daemon) {
         Ok(r) => r,
-        Err(e) => Response::error(e),
+        Err(e) => Response::node_error(&e),
     }
 }
 
@@ -175,11 +162,11 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 .stores()
                 .into_iter()
                 .filter(|s| !s.is_root())
-                .count();
+                .count() as u32;
             Response::NodeStatus {
                 author: node.author().to_hex(),
                 data_dir: node.data_dir().path().display().to_string(),
-                meshes: meshes.len(),
+                meshes: meshes.len() as u32,
                 stores,
                 daemon,
                 current_mesh: node.current_mesh().ok().map(|m| m.name),
@@ -294,8 +281,11 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::PluginList => Response::Plugins {
             plugins: plugin_views(node, &node.registry().stores())?,
         },
-        Request::MeshInvite { expires_secs } => {
-            let (token, expires_ms) = node.invite(std::time::Duration::from_secs(expires_secs))?;
+        Request::MeshInvite { expires_secs, mesh } => {
+            let (token, expires_ms) = node.invite(
+                std::time::Duration::from_secs(expires_secs),
+                mesh.as_deref(),
+            )?;
             Response::Invite { token, expires_ms }
         }
         Request::MeshJoin { token } => {
@@ -345,7 +335,11 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                                 Ok(st) => format!("ok: sent {} received {}", st.sent, st.received),
                                 Err(e) => format!("error: {e}"),
                             };
-                            (name, s.at_ms, r)
+                            PeerSync {
+                                store: name,
+                                at_ms: s.at_ms,
+                                result: r,
+                            }
                         })
                         .collect(),
                 })
@@ -357,8 +351,8 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::StoreDelete { store } => Response::Deleted {
             store: node.store_delete(&store)?,
         },
-        Request::MeshRevoke { member } => Response::Revoked {
-            member: node.revoke(&member)?,
+        Request::MeshRevoke { member, mesh } => Response::Revoked {
+            member: node.revoke(&member, mesh.as_deref())?,
         },
         Request::StoreSync { store } => {
             let only = match store {
@@ -456,27 +450,33 @@ pub fn watch(
     }
 }
 
-/// "in sync with N of M members" for a store, from the network's last syncs.
+/// "in sync with N of M members" for a store, from the network's last
+/// syncs. Both counts are over the same set, the store's mesh's active
+/// members other than this node, so N never exceeds M (a revoked peer's last
+/// good sync is history, not replication).
 fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
     let peers = node.peers().ok()?;
-    let members = node
-        .mesh_status(None)
-        .map(|m| {
-            m.members
-                .iter()
-                .filter(|(pk, _, st)| st == "active" && *pk != node.author().to_hex())
-                .count()
-        })
-        .unwrap_or(0);
+    let me = node.author().to_hex();
+    let members: Vec<String> = node
+        .members(&h.mesh)
+        .ok()?
+        .into_iter()
+        .filter(|(pk, _, st)| st == "active" && *pk != me)
+        .map(|(pk, _, _)| pk)
+        .collect();
     let mut ok = 0;
     let mut last = 0u64;
-    for p in &peers {
+    for p in peers.iter().filter(|p| members.contains(&p.id.to_hex())) {
         if let Some(s) = p.syncs.iter().find(|s| s.store == h.id) {
             if s.result.is_ok() {
                 ok += 1;
             }
             last = last.max(s.at_ms);
         }
+    }
+    let m = members.len();
+    if m == 0 {
+        return Some("no other members".to_string());
     }
     let ago = if last == 0 {
         "never synced".to_string()
@@ -486,5 +486,8 @@ fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
             lattice_kernel::now_ms().saturating_sub(last) / 1000
         )
     };
-    Some(format!("in sync with {ok} of {members} members ({ago})"))
+    Some(format!(
+        "in sync with {ok} of {m} member{} ({ago})",
+        if m == 1 { "" } else { "s" }
+    ))
 }

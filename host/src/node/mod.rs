@@ -70,6 +70,8 @@ pub enum NodeError {
     Storage(#[from] redb::Error),
     #[error("no mesh yet: create one with `lattice mesh create`")]
     NoMesh,
+    #[error("no stores yet: create one with `lattice store create --type chat --name general`")]
+    NoStore,
     #[error("unknown mesh `{0}`")]
     UnknownMesh(String),
     #[error("several meshes exist; pick one with `lattice mesh use NAME` ({0})")]
@@ -84,6 +86,8 @@ pub enum NodeError {
         selector: String,
         candidates: Vec<String>,
     },
+    #[error("no store named and no default: this mesh has {}; name one (STORE or --store NAME) or set the default with `lattice store use NAME`", .0.join(", "))]
+    NoDefaultStore(Vec<String>),
     #[error("unknown store type `{0}`: use kv, log, chat or a path to a .wasm plugin")]
     UnknownType(String),
     #[error("plugin blob {0} is not on this node yet")]
@@ -110,6 +114,42 @@ pub enum NodeError {
     Invite(&'static str),
     #[error("this node founded mesh `{0}`: the founder cannot leave it (revoke members instead)")]
     FounderCannotLeave(String),
+}
+
+impl NodeError {
+    /// The kind a script sees beside the message (`--json` errors).
+    pub fn kind(&self) -> crate::api::ErrorKind {
+        use crate::api::ErrorKind as K;
+        match self {
+            NodeError::NoMesh
+            | NodeError::NoStore
+            | NodeError::UnknownMesh(_)
+            | NodeError::UnknownStore { .. }
+            | NodeError::UnknownType(_)
+            | NodeError::MissingBlob(_)
+            | NodeError::UnknownMethod { .. } => K::NotFound,
+            NodeError::AmbiguousMesh(_)
+            | NodeError::AmbiguousStore { .. }
+            | NodeError::NoDefaultStore(_) => K::Ambiguous,
+            NodeError::BadName(..) | NodeError::NameTaken(_) => K::Invalid,
+            NodeError::Trust(_)
+            | NodeError::Load(_)
+            | NodeError::NotFounder(..)
+            | NodeError::Invite(_)
+            | NodeError::FounderCannotLeave(_)
+            | NodeError::RootSchema(_) => K::Refused,
+            NodeError::Busy(_) => K::Busy,
+            NodeError::Offline | NodeError::Net(_) => K::Offline,
+            NodeError::Integrity(_) => K::Integrity,
+            NodeError::DataDir { .. }
+            | NodeError::Identity(_)
+            | NodeError::Kernel(_)
+            | NodeError::Runtime(_)
+            | NodeError::Call(_)
+            | NodeError::State(_)
+            | NodeError::Storage(_) => K::Failed,
+        }
+    }
 }
 
 fn candidates_hint(c: &[String]) -> String {
@@ -413,6 +453,14 @@ impl Node {
         Ok(m)
     }
 
+    /// The mesh `sel` names (name, uuid or hex id), else the current one.
+    pub fn pick_mesh(&self, sel: Option<&str>) -> Result<MeshRecord, NodeError> {
+        match sel {
+            Some(s) => self.find_mesh(s),
+            None => self.current_mesh(),
+        }
+    }
+
     fn find_mesh(&self, sel: &str) -> Result<MeshRecord, NodeError> {
         self.meshes()
             .into_iter()
@@ -448,10 +496,7 @@ impl Node {
     }
 
     pub fn mesh_status(&self, sel: Option<&str>) -> Result<MeshStatus, NodeError> {
-        let record = match sel {
-            Some(s) => self.find_mesh(s)?,
-            None => self.current_mesh()?,
-        };
+        let record = self.pick_mesh(sel)?;
         let members = self.members(&record.root)?;
         let stores = self.stores_of(&record.root);
         Ok(MeshStatus {
@@ -651,13 +696,37 @@ impl Node {
     }
 
     /// Makes `sel` the store its type name resolves to.
+    /// Makes `sel` the store its type name resolves to, and the store that
+    /// commands naming no store (`store status`, `store log`) act on.
     pub fn store_use(&self, sel: &str) -> Result<StoreHandle, NodeError> {
         let s = self.resolve(sel, Some(sel))?;
         self.set_setting(
             &format!("use/{}/{}", s.mesh.to_hex(), s.type_name()),
             &s.id.0,
         )?;
+        self.set_setting(&format!("use/{}", s.mesh.to_hex()), &s.id.0)?;
         Ok(s)
+    }
+
+    /// The store a command acts on when it names none: the mesh's only
+    /// store, else the one `store use` last picked (if it still exists).
+    pub fn default_store(&self) -> Result<StoreHandle, NodeError> {
+        let mesh = self.current_mesh()?;
+        let stores = self.stores_of(&mesh.root);
+        if let [one] = stores.as_slice() {
+            return Ok(one.clone());
+        }
+        let used = self
+            .setting(&format!("use/{}", mesh.root.to_hex()))?
+            .and_then(|v| StoreId::from_slice(&v));
+        if let Some(s) = used.and_then(|u| stores.iter().find(|s| s.id == u)) {
+            return Ok(s.clone());
+        }
+        Err(if stores.is_empty() {
+            NodeError::NoStore
+        } else {
+            NodeError::NoDefaultStore(stores.iter().map(|s| s.name.clone()).collect())
+        })
     }
 
     pub fn store_status(&self, h: &StoreHandle) -> Result<StoreStatus, NodeError> {

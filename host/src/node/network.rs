@@ -160,6 +160,15 @@ impl Node {
         Ok(())
     }
 
+    /// Closes connections, gossip and the QUIC endpoint, so peers see a
+    /// clean close and nothing is left half-open. Idempotent; the daemon
+    /// calls it on SIGTERM/SIGINT.
+    pub fn stop_network(&self) {
+        if let Some(n) = self.network.get() {
+            n.rt.block_on(n.net.shutdown());
+        }
+    }
+
     pub fn network(&self) -> Result<&Network, NodeError> {
         self.network.get().ok_or(NodeError::Offline)
     }
@@ -212,9 +221,9 @@ impl Node {
         Ok(())
     }
 
-    /// A one-time invite token for the current mesh.
-    pub fn invite(&self, ttl: Duration) -> Result<(String, u64), NodeError> {
-        let mesh = self.current_mesh()?;
+    /// A one-time invite token for `mesh` (default: the current mesh).
+    pub fn invite(&self, ttl: Duration, mesh: Option<&str>) -> Result<(String, u64), NodeError> {
+        let mesh = self.pick_mesh(mesh)?;
         self.require_founder(&mesh, "invite")?;
         let n = self.network()?;
         let secret = Invite::new_secret();
@@ -404,8 +413,8 @@ impl Node {
 
     /// Cuts a member off: its new entries are refused everywhere the
     /// revocation has reached, and it is served nothing.
-    pub fn revoke(&self, member: &str) -> Result<String, NodeError> {
-        let mesh = self.current_mesh()?;
+    pub fn revoke(&self, member: &str, mesh: Option<&str>) -> Result<String, NodeError> {
+        let mesh = self.pick_mesh(mesh)?;
         self.require_founder(&mesh, "revoke")?;
         let id = AuthorId::from_hex(member)
             .ok_or_else(|| NodeError::Net(format!("`{member}` is not a 64-hex-digit node id")))?;

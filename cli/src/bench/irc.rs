@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use lattice_host::api::{Request, Response, client::Client};
 
+use super::report::Report;
 use crate::backend::Backend;
 
 /// Throwaway daemons of this binary, killed on drop.
@@ -91,7 +92,10 @@ fn mesh(n: usize) -> Result<Daemons> {
     )?;
     let mut inviter = Client::connect(&Backend::socket_path(d.dirs[0].path()))?;
     for i in 1..n {
-        let token = match inviter.call(Request::MeshInvite { expires_secs: 600 })? {
+        let token = match inviter.call(Request::MeshInvite {
+            expires_secs: 600,
+            mesh: None,
+        })? {
             Response::Invite { token, .. } => token,
             other => bail!("invite: {other:?}"),
         };
@@ -156,17 +160,6 @@ impl Irc {
     }
 }
 
-fn summary(label: &str, lat: &mut [Duration]) {
-    lat.sort();
-    let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
-    outln!(
-        "{label:<44} p50 {:>7.2} ms  p99 {:>7.2} ms  (n={})",
-        p(0.5),
-        p(0.99),
-        lat.len()
-    );
-}
-
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -178,7 +171,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-pub fn bench(clients: usize) -> Result<()> {
+pub fn bench(clients: usize, out: &Report) -> Result<()> {
     // Fan-out: one message at a time (under the sender's flood burst),
     // timed until both other gateways delivered it.
     let d = mesh(3)?;
@@ -199,9 +192,9 @@ pub fn bench(clients: usize) -> Result<()> {
             to_c.push(tc);
         }
     }
-    outln!("IRC fan-out, 3 daemons (PRIVMSG on node1's gateway):");
-    summary("  received on node2's gateway", &mut to_b);
-    summary("  received on node3's gateway", &mut to_c);
+    out.heading("IRC fan-out, 3 daemons (PRIVMSG on node1's gateway):");
+    out.latency("  irc fan-out: received on node2's gateway", &mut to_b);
+    out.latency("  irc fan-out: received on node3's gateway", &mut to_c);
     drop((a, b, c));
     drop(d);
 
@@ -216,16 +209,26 @@ pub fn bench(clients: usize) -> Result<()> {
     }
     let joined = t0.elapsed();
     let after = rss_kib(pid);
-    outln!(
-        "{clients} IRC connections on one daemon: registered and joined in {:.2} s",
-        joined.as_secs_f64()
+    out.figure(
+        "irc connections: registered and joined",
+        joined.as_secs_f64(),
+        "s",
+        &format!(
+            "{clients} IRC connections on one daemon: registered and joined in {:.2} s",
+            joined.as_secs_f64()
+        ),
     );
     if let (Some(b), Some(a)) = (before, after) {
-        outln!(
-            "  daemon RSS {:.1} MiB before, {:.1} MiB after ({:.1} KiB per connection)",
-            b as f64 / 1024.0,
-            a as f64 / 1024.0,
-            (a.saturating_sub(b)) as f64 / clients as f64
+        let per = (a.saturating_sub(b)) as f64 / clients as f64;
+        out.figure(
+            "irc connections: daemon RSS per connection",
+            per,
+            "KiB",
+            &format!(
+                "  daemon RSS {:.1} MiB before, {:.1} MiB after ({per:.1} KiB per connection)",
+                b as f64 / 1024.0,
+                a as f64 / 1024.0,
+            ),
         );
     }
     let mut all = Vec::new();
@@ -240,10 +243,10 @@ pub fn bench(clients: usize) -> Result<()> {
         }
         last.push(t0.elapsed());
     }
-    summary(
-        &format!("  PRIVMSG → each of {} members", clients - 1),
+    out.latency(
+        &format!("  irc PRIVMSG → each of {} members", clients - 1),
         &mut all,
     );
-    summary("  PRIVMSG → the last member", &mut last);
+    out.latency("  irc PRIVMSG → the last member", &mut last);
     Ok(())
 }

@@ -1,0 +1,8 @@
+//! `lattice bench`: measurements on real components (this binary's node,
+//! daemons and sockets), printed as text or JSON lines.
+
+pub mod api;
+pub mod irc;
+pub mod report;
+
+pub use report::Report;

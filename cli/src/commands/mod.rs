@@ -1,0 +1,122 @@
+//! Static commands: the command line parsed by clap, turned into API
+//! requests, answered, printed. Plugin commands are in `plugin_cmd`.
+//!
+//! - `usage`: clap errors and help (exit 2 for a wrong command line);
+//! - `request`: a static command → its API request;
+//! - `human` / `json`: the reply printed for a person or for a script;
+//! - `daemon`, `watch`, `demo`: the long-running and guided commands.
+
+mod config_show;
+mod daemon;
+mod demo;
+mod human;
+pub(crate) mod json;
+mod request;
+mod usage;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, Result};
+
+use crate::app::{Cli, Cmd, Global};
+use crate::backend::Backend;
+use crate::plugin_cmd::{self, Catalog, Schema};
+
+pub use usage::{clap_error, clap_exit, print_help_with_plugins};
+
+/// Global flags are needed before clap runs (to find the data dir and set
+/// up logging), and plugin commands accept them anywhere on the line.
+pub fn prescan_globals(args: &[String]) -> Global {
+    let mut g = Global::default();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--data-dir" {
+            g.data_dir = it.next().map(PathBuf::from);
+        } else if let Some(v) = a.strip_prefix("--data-dir=") {
+            g.data_dir = Some(PathBuf::from(v));
+        } else if a == "--json" {
+            g.json = true;
+        } else if a == "--verbose" {
+            g.verbose += 1;
+        } else if a.starts_with('-') && !a.starts_with("--") && a[1..].chars().all(|c| c == 'v') {
+            g.verbose += (a.len() - 1) as u8;
+        }
+    }
+    g
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let g = cli.global;
+    let (dir, _) = crate::config::data_dir(g.data_dir.as_deref())?;
+    let Some(cmd) = cli.cmd else {
+        print_help_with_plugins(&g);
+        return Ok(ExitCode::SUCCESS);
+    };
+    match cmd {
+        Cmd::Daemon { args } => daemon::run(&dir, &args, g.json),
+        Cmd::Config(c) => config_show::run(c, &g),
+        Cmd::Demo => demo::run(&g),
+        Cmd::Bench {
+            irc: true,
+            irc_clients,
+            ..
+        } => crate::bench::irc::bench(irc_clients, &crate::bench::Report { json: g.json })
+            .map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { posts, .. } => {
+            crate::bench::api::bench(posts, &crate::bench::Report { json: g.json })
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Watch { store } => watch::run(&dir, store.get(), g.json),
+        Cmd::Plugin_(args) => {
+            if let Some(room) = crate::chat::wanted(&args) {
+                return crate::chat::run(&dir, room);
+            }
+            let mut b = Backend::open(&dir)?;
+            plugin_cmd::run(&mut b, args, &g)
+        }
+        other => {
+            let mut b = Backend::open(&dir)?;
+            static_command(&mut b, other, g.json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Sends a static command's request and prints the reply.
+fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
+    let resp = b.call(request::request(&cmd)?)?;
+    if json {
+        json::print(b, &cmd, &resp)
+    } else {
+        human::print(b, &cmd, resp)
+    }
+}
+
+/// The schema of the plugin with this hash, for decoding a store's ops.
+fn store_schema(b: &mut Backend, plugin_hash: &str) -> Result<Option<Schema>> {
+    Catalog::fetch(b)?
+        .plugin_by_hash(plugin_hash)
+        .map(Schema::of)
+        .transpose()
+}
+
+/// A flag the first SIGINT or SIGTERM sets, so a long-running command
+/// stops cleanly; a second one, while it is stopping, exits at once with
+/// 130 (the user asked twice).
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("installing signal handler")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
