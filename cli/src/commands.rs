@@ -179,6 +179,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => crate::bench_irc::bench(irc_clients).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { posts, .. } => bench(posts),
         Cmd::Watch { store } => watch(&dir, store, g.json),
+        Cmd::Completions { shell } => crate::shell::completions(shell),
+        Cmd::Man { dir } => crate::shell::man(dir.as_deref()),
         Cmd::Plugin_(args) => {
             if let Some(room) = crate::chat::wanted(&args) {
                 return crate::chat::run(&dir, room);

@@ -11,12 +11,14 @@ mod bench_irc;
 mod chat;
 mod commands;
 mod plugin_cmd;
+mod shell;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    shell::complete_if_asked();
     let args: Vec<String> = std::env::args().collect();
     let global = commands::prescan_globals(&args);
     init_tracing(global.verbose);
