@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "lattice",
-    version,
+    version = crate::shell::version(),
     about = "Local-first replicated state machines: signed op logs, wasm plugins, peer-to-peer sync",
     after_help = "Plugin commands: `lattice TYPE-OR-STORE METHOD --field value`, e.g. `lattice chat post --text hi`.\n`lattice chat` with no method (or `lattice chat '#room'`, `--room NAME`) opens the interactive chat client.\nRun `lattice demo` for a guided first session."
 )]
@@ -158,6 +158,17 @@ pub enum Cmd {
         /// IRC connections on one daemon for `--irc`.
         #[arg(long, default_value_t = 500)]
         irc_clients: usize,
+    },
+    /// Print a shell completion script: `source <(lattice completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::shell::Shell,
+    },
+    /// Print the lattice(1) man page (roff), or write one page per command.
+    Man {
+        /// Write lattice.1, lattice-store.1, ... into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// A plugin command: `lattice TYPE-OR-STORE METHOD [--field value]...`.
     #[command(external_subcommand)]

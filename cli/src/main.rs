@@ -14,12 +14,14 @@ mod chat;
 mod commands;
 mod config;
 mod plugin_cmd;
+mod shell;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    shell::complete_if_asked();
     let args: Vec<String> = std::env::args().collect();
     let global = commands::prescan_globals(&args);
     init_tracing(global.verbose);

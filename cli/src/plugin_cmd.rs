@@ -120,7 +120,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     let Some(plugin) = catalog.plugin_for(&selector) else {
         let valid: Vec<String> = catalog.commands().into_iter().map(|(n, _)| n).collect();
         usage!(
-            "unknown command `{selector}`; commands: node, mesh, store, plugin, watch, daemon, demo, bench{}{}",
+            "unknown command `{selector}`; commands: node, mesh, store, plugin, config, watch, daemon, demo, bench, completions, man{}{}",
             if valid.is_empty() {
                 ""
             } else {
@@ -130,37 +130,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         );
     };
     let schema = Schema::of(plugin)?;
-    let cmd = dynamic::build_command_with(&selector, &schema.service, RESERVED)
-        .arg(
-            clap::Arg::new("store")
-                .long("store")
-                .value_name("NAME")
-                .help("The store to use when several share this type")
-                .global(true),
-        )
-        .arg(
-            clap::Arg::new("json")
-                .long("json")
-                .action(clap::ArgAction::SetTrue)
-                .help("Print the reply as JSON")
-                .global(true),
-        )
-        .arg(
-            clap::Arg::new("data-dir")
-                .long("data-dir")
-                .value_name("DIR")
-                .help("Data directory")
-                .global(true),
-        )
-        .arg(
-            clap::Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(clap::ArgAction::Count)
-                .global(true),
-        )
-        .subcommand_required(true)
-        .bin_name(format!("lattice {selector}"));
+    let cmd = standalone(&selector, &schema);
     let matches = match cmd.clone().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => return crate::commands::clap_error(e, Some(&cmd), &args[1..], global.json),
@@ -235,6 +205,49 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         eprintln!("(empty)");
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The command tree of `lattice SELECTOR …` as a subcommand of `lattice`:
+/// one subcommand per method, plus `--store`. Shell completion nests it
+/// under the static tree (whose global flags it then inherits), so what
+/// completes is what parses.
+pub fn command(selector: &str, schema: &Schema) -> clap::Command {
+    dynamic::build_command_with(selector, &schema.service, RESERVED)
+        .arg(
+            clap::Arg::new("store")
+                .long("store")
+                .value_name("NAME")
+                .help("The store to use when several share this type")
+                .global(true),
+        )
+        .subcommand_required(true)
+}
+
+/// [`command`] parsed on its own, so it also takes the global flags.
+fn standalone(selector: &str, schema: &Schema) -> clap::Command {
+    command(selector, schema)
+        .arg(
+            clap::Arg::new("json")
+                .long("json")
+                .action(clap::ArgAction::SetTrue)
+                .help("Print the reply as JSON")
+                .global(true),
+        )
+        .arg(
+            clap::Arg::new("data-dir")
+                .long("data-dir")
+                .value_name("DIR")
+                .help("Data directory")
+                .global(true),
+        )
+        .arg(
+            clap::Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(clap::ArgAction::Count)
+                .global(true),
+        )
+        .bin_name(format!("lattice {selector}"))
 }
 
 /// Member names and local times for the text output.

@@ -151,7 +151,7 @@ fn store_commands_take_the_store_the_same_way_and_store_use_sets_the_default() {
     assert!(status.contains("settings"), "{status}");
     assert_eq!(n.run(&["store", "digest"]).ok().stdout, a);
     let log = n.run(&["store", "log"]).ok().stdout;
-    assert!(log.contains("put"), "{log}");
+    assert!(log.contains("writes"), "the kv put: {log}");
     n.run(&["store", "use", "--store", "general"]).ok();
     assert!(n.run(&["store", "status"]).ok().stdout.contains("general"));
     // Mesh commands: positional or --mesh.
@@ -162,8 +162,8 @@ fn store_commands_take_the_store_the_same_way_and_store_use_sets_the_default() {
     );
 }
 
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let p = dir.join("config.toml");
+fn write_config(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -192,6 +192,7 @@ fn the_config_file_sets_defaults_that_env_and_flags_override() {
     let data = t.path().join("node");
     let cfg = write_config(
         t.path(),
+        "config.toml",
         &format!(
             "data_dir = {:?}\n[daemon]\nsync_interval = 7\n[irc]\nserver_name = \"irc.example\"\npassword = \"hunter2\"\n",
             data.display().to_string()
@@ -239,7 +240,7 @@ fn the_config_file_sets_defaults_that_env_and_flags_override() {
     );
     assert_eq!(flag[0]["settings"]["data_dir"]["source"], "flag");
     // A misspelt key is an error naming the file and line, not ignored.
-    let bad = write_config(t.path(), "[daemon]\nsync_intervall = 5\n");
+    let bad = write_config(t.path(), "bad.toml", "[daemon]\nsync_intervall = 5\n");
     let r = bare(&bad, &["store", "list"]);
     let r = r.fails_with("line 2");
     assert!(r.stderr.contains("sync_intervall"), "{}", r.stderr);

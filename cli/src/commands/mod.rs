@@ -74,6 +74,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Watch { store } => watch::run(&dir, store.get(), g.json),
+        Cmd::Completions { shell } => crate::shell::completions(shell),
+        Cmd::Man { dir } => crate::shell::man(dir.as_deref()),
         Cmd::Plugin_(args) => {
             if let Some(room) = crate::chat::wanted(&args) {
                 return crate::chat::run(&dir, room);
