@@ -313,3 +313,25 @@ fn bench_prints_json_lines() {
         assert!(l.get("p50_ms").is_some() || l.get("value").is_some(), "{l}");
     }
 }
+
+#[test]
+fn the_demo_in_json_is_its_steps_and_their_results() {
+    let n = Node::new();
+    let r = n.run(&["--json", "demo"]).ok();
+    let lines = json_lines(&r.stdout);
+    let steps: Vec<&str> = lines.iter().filter_map(|l| l["step"].as_str()).collect();
+    assert!(steps.contains(&"lattice mesh create"), "{steps:?}");
+    assert!(steps.iter().any(|s| s.starts_with("lattice general post")), "{steps:?}");
+    let converged = lines
+        .iter()
+        .find_map(|l| l["converged"].as_array())
+        .expect("a converged line");
+    assert_eq!(converged.len(), 3);
+    assert!(
+        converged.iter().all(|c| c["state_digest"] == converged[0]["state_digest"]),
+        "{converged:?}"
+    );
+    // Text for people goes nowhere near a --json stdout.
+    assert!(!r.stdout.contains("Lattice demo:"), "{}", r.stdout);
+    json_error(&n.run(&["--json", "completions", "bash"]), 2, "usage");
+}

@@ -125,10 +125,10 @@ fn a_flipped_state_value_is_reported_and_the_store_refused() {
     assert_eq!(json.code, 1);
     let line = json.stdout.lines().next().unwrap_or_default();
     let parsed: serde_json::Value = serde_json::from_str(line).expect("JSON report");
-    assert_eq!(
-        parsed["report"]["problems"].as_array().map(|a| a.len()),
-        Some(1)
-    );
+    assert_eq!(parsed["problems"].as_array().map(|a| a.len()), Some(1));
+    let err: serde_json::Value =
+        serde_json::from_str(json.stderr.trim()).expect("the failure as a JSON error");
+    assert_eq!(err["kind"], "integrity");
 }
 
 #[test]

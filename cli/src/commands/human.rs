@@ -319,12 +319,15 @@ pub(super) fn verify_verdict(r: &lattice_host::api::VerifyView) -> Result<()> {
     if r.problems.is_empty() {
         return Ok(());
     }
-    bail!(
-        "store `{}` failed verification: {} problem{} (listed above); its data is not served until a verify passes",
-        r.store.name,
-        r.problems.len(),
-        if r.problems.len() == 1 { "" } else { "s" }
-    )
+    Err(crate::fail::Failure::new(
+        crate::fail::ErrorKind::Integrity,
+        format!(
+            "store `{}` failed verification: {} problem{} (listed above); its data is not served until a verify passes",
+            r.store.name,
+            r.problems.len(),
+            if r.problems.len() == 1 { "" } else { "s" }
+        ),
+    ))
 }
 
 pub(super) fn sync_verdict(results: &[lattice_host::api::SyncView]) -> Result<()> {
