@@ -141,7 +141,8 @@ fn forged_names_of_other_nodes_are_refused() {
     let f_key = format!("/nodes/{f_hex}/name");
     let my_key = format!("/nodes/{me}/name");
     let (bk, fk, mk) = (b_key.as_str(), f_key.as_str(), my_key.as_str());
-    let cases: Vec<(Vec<(&str, &[u8])>, RootRuleError)> = vec![
+    type Puts<'a> = Vec<(&'a str, &'a [u8])>;
+    let cases: Vec<(Puts, RootRuleError)> = vec![
         (
             vec![(bk, &b"bob (admin)"[..])],
             RootRuleError::NotOwner(b_key.clone()),
