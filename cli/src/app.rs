@@ -187,6 +187,11 @@ pub enum ConfigCmd {
 pub enum NodeCmd {
     /// Identity, data dir, meshes and stores of this node.
     Status,
+    /// Print this node's display name, or set it in every mesh (and for meshes joined later).
+    Name {
+        /// The new name: 1 to 64 characters, no control characters.
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

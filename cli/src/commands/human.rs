@@ -7,7 +7,7 @@ use lattice_cli::dynamic::terminal_safe as safe;
 use lattice_host::api::Response;
 
 use super::store_schema;
-use crate::app::{Cmd, MeshCmd, StoreCmd};
+use crate::app::{Cmd, MeshCmd, NodeCmd, StoreCmd};
 use crate::backend::Backend;
 
 /// A static command's reply for a person: results on stdout, hints on stderr.
@@ -22,9 +22,11 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                 stores,
                 daemon,
                 current_mesh,
+                name,
             },
         ) => {
             outln!("node       {author}");
+            outln!("name       {}", safe(&name));
             outln!("data dir   {data_dir}");
             outln!(
                 "daemon     {}",
@@ -41,6 +43,27 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                     .unwrap_or_default()
             );
             outln!("stores     {stores}");
+        }
+        (
+            Cmd::Node(NodeCmd::Name { name: set }),
+            Response::NodeName {
+                name,
+                meshes,
+                failed,
+            },
+        ) => {
+            outln!("{}", safe(&name));
+            for (mesh, why) in &failed {
+                eprintln!("not renamed in mesh `{}`: {}", safe(mesh), safe(why));
+            }
+            if set.is_some() {
+                let n = meshes.len();
+                eprintln!(
+                    "named this node `{}` in {n} mesh{}",
+                    safe(&name),
+                    if n == 1 { "" } else { "es" }
+                );
+            }
         }
         (Cmd::Mesh(MeshCmd::Create { .. }), Response::Mesh { mesh }) => {
             outln!("{}", mesh.id);

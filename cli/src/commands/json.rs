@@ -25,13 +25,27 @@ fn lines(resp: &Response) -> Vec<Value> {
             stores,
             daemon,
             current_mesh,
+            name,
         } => one(json!({
             "node": author,
+            "name": name,
             "data_dir": data_dir,
             "daemon": daemon,
             "meshes": meshes,
             "stores": stores,
             "current_mesh": current_mesh,
+        })),
+        Response::NodeName {
+            name,
+            meshes,
+            failed,
+        } => one(json!({
+            "name": name,
+            "meshes": meshes,
+            "failed": failed
+                .iter()
+                .map(|(mesh, error)| json!({ "mesh": mesh, "error": error }))
+                .collect::<Vec<_>>(),
         })),
         Response::Mesh { mesh } => one(val(mesh)),
         Response::Meshes { meshes } => each(meshes.iter().map(val).collect()),

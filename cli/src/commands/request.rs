@@ -12,6 +12,7 @@ use crate::app::{Cmd, MeshCmd, NodeCmd, PluginCmd, StoreCmd};
 pub fn request(cmd: &Cmd) -> Result<Request> {
     Ok(match cmd {
         Cmd::Node(NodeCmd::Status) => Request::NodeStatus,
+        Cmd::Node(NodeCmd::Name { name }) => Request::NodeName { name: name.clone() },
         Cmd::Mesh(MeshCmd::Create { name }) => Request::MeshCreate { name: name.clone() },
         Cmd::Mesh(MeshCmd::List) => Request::MeshList,
         Cmd::Mesh(MeshCmd::Use { mesh }) => Request::MeshUse {

@@ -105,6 +105,11 @@ impl<'de> Deserialize<'de> for Hex {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     NodeStatus,
+    /// Set this node's display name in every mesh (and for meshes to
+    /// come); `None` asks for the current name.
+    NodeName {
+        name: Option<String>,
+    },
     MeshCreate {
         name: Option<String>,
     },
@@ -343,6 +348,17 @@ pub enum Response {
         stores: u32,
         daemon: bool,
         current_mesh: Option<String>,
+        /// This node's display name.
+        #[serde(default)]
+        name: String,
+    },
+    /// `meshes`: where the name was written (none for a query); `failed`:
+    /// (mesh, why) where it could not be.
+    NodeName {
+        name: String,
+        meshes: Vec<String>,
+        #[serde(default)]
+        failed: Vec<(String, String)>,
     },
     Mesh {
         mesh: MeshInfo,

@@ -170,6 +170,24 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 stores,
                 daemon,
                 current_mesh: node.current_mesh().ok().map(|m| m.name),
+                name: node.node_name()?,
+            }
+        }
+        Request::NodeName { name: None } => Response::NodeName {
+            name: node.node_name()?,
+            meshes: vec![],
+            failed: vec![],
+        },
+        Request::NodeName { name: Some(name) } => {
+            let r = node.set_node_name(&name)?;
+            Response::NodeName {
+                name: r.name,
+                meshes: r.meshes.into_iter().map(|m| m.name).collect(),
+                failed: r
+                    .failed
+                    .into_iter()
+                    .map(|(m, e)| (m.name, e.to_string()))
+                    .collect(),
             }
         }
         Request::MeshCreate { name } => {

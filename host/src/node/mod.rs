@@ -4,6 +4,7 @@
 //! plugin apply.
 
 mod datadir;
+mod names;
 pub mod network;
 pub mod registry;
 pub mod root;
@@ -22,6 +23,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 pub use datadir::{
     DataDir, LOG_FILE, SOCKET_FILE, TrustError, check_trust, resolve as resolve_data_dir,
 };
+pub use names::Renamed;
 pub use registry::{MeshRecord, Registry, StoreHandle};
 pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
 pub use verify::{IntegrityError, StoreVerify};
@@ -31,7 +33,8 @@ use crate::runtime::{
 };
 use registry::{MESHES, NOOPS, NodeHook};
 
-/// Node-local settings: "mesh" → selected root id; "use/{mesh}/{type}" → store id.
+/// Node-local settings: "mesh" → selected root id; "use/{mesh}/{type}" → store id;
+/// "node_name" → this node's display name.
 const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("host_settings");
 
 /// Names a store may not take: they are the CLI's static commands.
@@ -96,6 +99,11 @@ pub enum NodeError {
     NameTaken(String),
     #[error("invalid store name `{0}`: {1}")]
     BadName(String, &'static str),
+    /// Debug-quoted: the name may hold the control characters it is refused for.
+    #[error("invalid node name {0:?}: {rule}", rule = root_rules::DISPLAY_NAME_RULE)]
+    BadNodeName(String),
+    #[error("this node is not an active member of mesh `{0}` (revoked, or not admitted yet)")]
+    NotMember(String),
     #[error("unknown method `{method}` for `{store}`; valid: {}", .valid.join(", "))]
     UnknownMethod {
         store: String,
@@ -131,12 +139,15 @@ impl NodeError {
             NodeError::AmbiguousMesh(_)
             | NodeError::AmbiguousStore { .. }
             | NodeError::NoDefaultStore(_) => K::Ambiguous,
-            NodeError::BadName(..) | NodeError::NameTaken(_) => K::Invalid,
+            NodeError::BadName(..) | NodeError::BadNodeName(_) | NodeError::NameTaken(_) => {
+                K::Invalid
+            }
             NodeError::Trust(_)
             | NodeError::Load(_)
             | NodeError::NotFounder(..)
             | NodeError::Invite(_)
             | NodeError::FounderCannotLeave(_)
+            | NodeError::NotMember(_)
             | NodeError::RootSchema(_) => K::Refused,
             NodeError::Busy(_) => K::Busy,
             NodeError::Offline | NodeError::Net(_) => K::Offline,
@@ -364,14 +375,8 @@ impl Node {
         if existing.iter().any(|m| m.name == name) {
             return Err(NodeError::NameTaken(name));
         }
-        if name.is_empty()
-            || name.chars().count() > root_rules::MAX_NAME
-            || name.chars().any(char::is_control)
-        {
-            return Err(NodeError::BadName(
-                name,
-                "use 1 to 64 characters, no control characters",
-            ));
+        if !root_rules::is_display_name(&name) {
+            return Err(NodeError::BadName(name, root_rules::DISPLAY_NAME_RULE));
         }
         let secret = root::random_secret();
         let rec = MeshRecord {
@@ -382,22 +387,11 @@ impl Node {
         };
         self.remember_mesh(&rec)?;
         let me = self.author().to_hex();
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .map(|h| {
-                h.chars()
-                    .filter(|c| !c.is_control())
-                    .take(root_rules::MAX_NAME)
-                    .collect()
-            })
-            .filter(|h: &String| !h.is_empty())
-            .unwrap_or_else(|| "node".into());
         self.root_batch(
             &rec.root,
             vec![
                 (root::node_key(&me, "status"), b"active".to_vec()),
-                (root::node_key(&me, "name"), host.into_bytes()),
+                (root::node_key(&me, "name"), self.node_name()?.into_bytes()),
                 ("/mesh/name".to_string(), name.into_bytes()),
             ],
         )?;
@@ -514,6 +508,22 @@ impl Node {
             .into_iter()
             .map(|(id, name, status)| (id.to_hex(), name, status.to_string()))
             .collect())
+    }
+
+    /// An author of `mesh` for people to read: `name (6ecfd2ba)`, the name
+    /// the node gave itself in that mesh's root store and the first 8 hex
+    /// digits of its key, or the 8 digits alone when it has no name there.
+    /// The digits stay because names are not unique: anyone can call
+    /// themselves `alice`.
+    ///
+    /// The name is text a member chose: it has no control characters (the
+    /// root rules refuse them) but may still hold bidi overrides or other
+    /// tricks, so escape the result for the terminal or protocol it goes to
+    /// (the CLI uses `lattice_cli::dynamic::terminal_safe`).
+    pub fn author_label(&self, mesh: &StoreId, author: &AuthorId) -> Result<String, NodeError> {
+        let tx = self.kernel.db().begin_read()?;
+        let name = trust::node_name(&tx, mesh, author)?;
+        Ok(author_label(name.as_deref(), author))
     }
 
     /// Writes root keys through the kv plugin (prepare, sign, log, apply).
@@ -841,6 +851,16 @@ pub(crate) fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// [`Node::author_label`] for a caller that already holds the name (e.g.
+/// from [`Node::members`]; an empty name counts as none).
+pub fn author_label(name: Option<&str>, author: &AuthorId) -> String {
+    let short = &author.to_hex()[..8];
+    match name {
+        Some(n) if !n.is_empty() => format!("{n} ({short})"),
+        _ => short.to_string(),
     }
 }
 

@@ -346,6 +346,18 @@ impl Node {
         }
         n.rt.block_on(n.net.sync_store(invite.inviter, rec.root))
             .map_err(|e| NodeError::Net(e.to_string()))?;
+        // The synced root log admits us, so our own root write applies
+        // here and at the inviter; written before `catch_up` so its sync
+        // carries the name along even if gossip has not formed yet. A
+        // failure is not the join's: we are in, only still unnamed.
+        match self.node_name() {
+            Ok(name) => {
+                if let Err(e) = self.write_node_name(&rec, &name) {
+                    tracing::warn!(mesh = %rec.name, error = %e, "joined, but could not write this node's name");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read this node's name"),
+        }
         self.catch_up()?;
         if self.setting("mesh")?.is_none() || self.meshes().len() == 1 {
             self.set_setting("mesh", &rec.root.0)?;

@@ -387,11 +387,22 @@ fn bad(key: &str, why: &'static str) -> RootRuleError {
     }
 }
 
-/// A display name: 1 to 64 characters, no control characters.
+/// What a display name (node, mesh, plugin info) must be, in words.
+pub const DISPLAY_NAME_RULE: &str = "use 1 to 64 characters, no control characters";
+
+/// Whether `s` is a display name every replica accepts: 1 to 64
+/// characters, no control characters. The host checks names it is about
+/// to write with this same function, so a local write is never one that
+/// replicas would refuse.
+pub fn is_display_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().count() <= MAX_NAME && !s.chars().any(char::is_control)
+}
+
+/// A display name as a root value (see [`is_display_name`]).
 fn name_value(key: &str, v: &[u8]) -> Result<String, RootRuleError> {
     let s = std::str::from_utf8(v).map_err(|_| bad(key, "not UTF-8"))?;
-    if s.is_empty() || s.chars().count() > MAX_NAME || s.chars().any(char::is_control) {
-        return Err(bad(key, "use 1 to 64 characters, no control characters"));
+    if !is_display_name(s) {
+        return Err(bad(key, DISPLAY_NAME_RULE));
     }
     Ok(s.to_string())
 }

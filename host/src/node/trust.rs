@@ -535,6 +535,22 @@ pub(crate) fn members(
     Ok(out)
 }
 
+/// The name `node` has in `mesh`'s root store, if it has one.
+pub(crate) fn node_name(
+    txn: &redb::ReadTransaction,
+    mesh: &StoreId,
+    node: &AuthorId,
+) -> Result<Option<String>, NodeError> {
+    let Some(names) = super::read_table(txn, NODE_NAMES)? else {
+        return Ok(None);
+    };
+    Ok(names.get(key2(&mesh.0, &node.0).as_slice())?.and_then(|n| {
+        n.value()
+            .get(72..)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+    }))
+}
+
 /// The store a channel name points to in `mesh`.
 pub fn channel(
     txn: &redb::ReadTransaction,
