@@ -321,14 +321,19 @@ fn the_demo_in_json_is_its_steps_and_their_results() {
     let lines = json_lines(&r.stdout);
     let steps: Vec<&str> = lines.iter().filter_map(|l| l["step"].as_str()).collect();
     assert!(steps.contains(&"lattice mesh create"), "{steps:?}");
-    assert!(steps.iter().any(|s| s.starts_with("lattice general post")), "{steps:?}");
+    assert!(
+        steps.iter().any(|s| s.starts_with("lattice general post")),
+        "{steps:?}"
+    );
     let converged = lines
         .iter()
         .find_map(|l| l["converged"].as_array())
         .expect("a converged line");
     assert_eq!(converged.len(), 3);
     assert!(
-        converged.iter().all(|c| c["state_digest"] == converged[0]["state_digest"]),
+        converged
+            .iter()
+            .all(|c| c["state_digest"] == converged[0]["state_digest"]),
         "{converged:?}"
     );
     // Text for people goes nowhere near a --json stdout.

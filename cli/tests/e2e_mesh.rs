@@ -153,7 +153,7 @@ fn three_nodes_invite_write_converge_restart_revoke() {
 
     // Revoke: C's later writes reach nobody; its earlier ones stay.
     let c_id = c.run(&["node", "status", "--json"]).ok().stdout;
-    let c_id = serde_json::from_str::<serde_json::Value>(c_id.trim()).unwrap()["author"]
+    let c_id = serde_json::from_str::<serde_json::Value>(c_id.trim()).unwrap()["node"]
         .as_str()
         .unwrap()
         .to_string();

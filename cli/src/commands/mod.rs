@@ -75,7 +75,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Watch { store } => watch::run(&dir, store.get(), g.json),
         Cmd::Completions { .. } | Cmd::Man { .. } if g.json => {
-            usage!("completions and man pages are text for a shell or for man; there is no --json form")
+            usage!(
+                "completions and man pages are text for a shell or for man; there is no --json form"
+            )
         }
         Cmd::Completions { shell } => crate::shell::completions(shell),
         Cmd::Man { dir } => crate::shell::man(dir.as_deref()),
