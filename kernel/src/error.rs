@@ -51,6 +51,30 @@ pub enum ValidationError {
     Refused(String),
 }
 
+/// Why a set of entries offered as fork evidence
+/// ([`Kernel::add_fork_evidence`](crate::Kernel::add_fork_evidence)) proves
+/// nothing. One variant per rule, in the order they are checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForkEvidenceError {
+    #[error("fork evidence needs at least 2 entries, got {0}")]
+    TooFew(usize),
+    #[error("fork evidence entry {index} is not a valid signed entry: {reason}")]
+    Invalid {
+        index: usize,
+        reason: ValidationError,
+    },
+    #[error("fork evidence holds entry {0} twice")]
+    Duplicate(EntryId),
+    #[error("fork evidence mixes authors {0} and {1}")]
+    MixedAuthors(AuthorId, AuthorId),
+    #[error("fork evidence mixes entries of different stores")]
+    MixedStores,
+    #[error(
+        "fork evidence proves no fork: no two entries share a seq, and no entry's prev differs from the entry one seq below it"
+    )]
+    NoFork,
+}
+
 /// Failures of the kernel itself (storage, hook), as opposed to bad entries.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -62,6 +86,9 @@ pub enum KernelError {
     Hook(String),
     #[error("entry rejected: {0}")]
     Rejected(#[from] ValidationError),
+    /// Entries offered as fork evidence that prove no fork.
+    #[error("fork evidence refused: {0}")]
+    ForkEvidence(#[from] ForkEvidenceError),
     #[error("corrupt log record: {0}")]
     Corrupt(&'static str),
     /// A stored entry is not the entry its id names (its body no longer

@@ -113,12 +113,40 @@ pub struct ChainTip {
     pub id: EntryId,
 }
 
-/// Evidence of an author signing two entries at one position.
+/// Evidence of an author signing two branches of its chain: entries at
+/// `seq` with different ids, or an entry at `seq` and one at `seq + 1`
+/// whose `prev` is not it. Any replica can check it with
+/// [`Kernel::add_fork_evidence`].
 #[derive(Clone, Debug)]
 pub struct ForkEvidence {
     pub author: AuthorId,
+    /// The seq the fork is proved at (the author's entries from here on are
+    /// void once this is the lowest).
     pub seq: u64,
     pub entries: Vec<SignedEntry>,
+}
+
+/// What [`Kernel::add_fork_evidence`] did with a valid proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkImport {
+    pub store: StoreId,
+    pub author: AuthorId,
+    /// The seq the proof proves a fork at.
+    pub seq: u64,
+    /// The author's fork seq in this store before (None: not forked).
+    pub previous: Option<u64>,
+    /// The author's fork seq in this store now.
+    pub fork_seq: u64,
+    /// Whether the store was rebuilt (entries that had applied are void).
+    pub rebuilt: bool,
+}
+
+impl ForkImport {
+    /// Whether the proof created or lowered the author's fork seq (else it
+    /// was redundant: the verdict did not change).
+    pub fn is_new(&self) -> bool {
+        self.previous.is_none_or(|p| self.fork_seq < p)
+    }
 }
 
 enum Job {
@@ -135,6 +163,11 @@ enum Job {
         cutoff_ms: u64,
         reply: Sender<Result<usize, KernelError>>,
     },
+    /// A checked fork proof to record.
+    Evidence {
+        proof: log::Proof,
+        reply: Sender<Result<ForkImport, KernelError>>,
+    },
 }
 
 /// Where a job's answer goes, kept beside the job so a panic in the batch
@@ -143,6 +176,7 @@ enum ReplyTo {
     Append(Sender<Result<SignedEntry, KernelError>>),
     Ingest(Sender<Result<IngestReport, KernelError>>),
     Sweep(Sender<Result<usize, KernelError>>),
+    Evidence(Sender<Result<ForkImport, KernelError>>),
 }
 
 impl ReplyTo {
@@ -152,6 +186,7 @@ impl ReplyTo {
             ReplyTo::Append(r) => drop(r.try_send(Err(e()))),
             ReplyTo::Ingest(r) => drop(r.try_send(Err(e()))),
             ReplyTo::Sweep(r) => drop(r.try_send(Err(e()))),
+            ReplyTo::Evidence(r) => drop(r.try_send(Err(e()))),
         }
     }
 }
@@ -162,6 +197,7 @@ impl Job {
             Job::Append { reply, .. } => ReplyTo::Append(reply.clone()),
             Job::Ingest { reply, .. } => ReplyTo::Ingest(reply.clone()),
             Job::Sweep { reply, .. } => ReplyTo::Sweep(reply.clone()),
+            Job::Evidence { reply, .. } => ReplyTo::Evidence(reply.clone()),
         }
     }
 
@@ -439,6 +475,26 @@ impl Kernel {
         self.send(Job::Sweep { cutoff_ms, reply })?;
         self.pending(rx).wait()
     }
+
+    /// Records fork evidence received from a peer (the entries of a
+    /// [`ForkEvidence`]). The set must prove a fork: at least two entries,
+    /// each a validly signed envelope (decoded again from its signed bytes
+    /// and checked as on ingest), no entry twice, one author, one store, and
+    /// two entries at one seq with different ids or one at `k` and one at
+    /// `k + 1` whose prev is not the first's id. Else
+    /// [`KernelError::ForkEvidence`] names the rule.
+    ///
+    /// Evidence for a store this kernel holds no entry of is recorded too
+    /// (the store may arrive later, and the rule then applies as it
+    /// commits). The lowest proof in the set is kept; if it lowers the
+    /// author's fork seq, entries of that store that applied and are now
+    /// void are undone by a rebuild, in the same transaction.
+    pub fn add_fork_evidence(&self, entries: Vec<SignedEntry>) -> Result<ForkImport, KernelError> {
+        let proof = log::prove(&entries)?;
+        let (reply, rx) = bounded(1);
+        self.send(Job::Evidence { proof, reply })?;
+        self.pending(rx).wait()
+    }
 }
 
 impl Shared {
@@ -496,6 +552,7 @@ enum Answer {
         Vec<EntryId>,
     ),
     Sweep(Sender<Result<usize, KernelError>>, usize),
+    Evidence(Sender<Result<ForkImport, KernelError>>, ForkImport),
 }
 
 impl Answer {
@@ -505,6 +562,7 @@ impl Answer {
             Answer::Append(r, _) => ReplyTo::Append(r),
             Answer::Ingest(r, ..) => ReplyTo::Ingest(r),
             Answer::Sweep(r, _) => ReplyTo::Sweep(r),
+            Answer::Evidence(r, _) => ReplyTo::Evidence(r),
         };
         to.fail(e);
     }
@@ -620,6 +678,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
                 drop(r.send(Ok(report)))
             }
             Answer::Sweep(r, n) => drop(r.send(Ok(n))),
+            Answer::Evidence(r, i) => drop(r.send(Ok(i))),
         }
     }
 }
@@ -702,6 +761,12 @@ fn run_job(shared: &Shared, lt: &mut LogTxn<'_>, job: Job) -> Result<Answer, (Ke
             Ok(n) => Ok(Answer::Sweep(reply, n)),
             Err(e) => Err((e, Job::Sweep { cutoff_ms, reply })),
         },
+        Job::Evidence { proof, reply } => {
+            match lt.record_evidence(hook, Some(&proof.first), &proof.second, proof.seq) {
+                Ok(i) => Ok(Answer::Evidence(reply, i)),
+                Err(e) => Err((e, Job::Evidence { proof, reply })),
+            }
+        }
     }
 }
 

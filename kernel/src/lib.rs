@@ -24,12 +24,12 @@ pub mod pb {
 }
 
 pub use entry::{Draft, Limits, SIGNING_DOMAIN, SignedEntry, verify_all};
-pub use error::{KernelError, ValidationError};
+pub use error::{ForkEvidenceError, KernelError, ValidationError};
 pub use hlc::{COUNTER_BITS, FutureDrift, Hlc, HlcTime, now_ms, wall_ms};
 pub use identity::{Identity, IdentityError, KEY_FILE};
 pub use ids::{AuthorId, EntryId, SetDigest, StoreId};
 pub use kernel::{
-    AuditProblem, ChainTip, ForkEvidence, IngestReport, Kernel, KernelConfig, LogAudit, LogStatus,
-    Pending,
+    AuditProblem, ChainTip, ForkEvidence, ForkImport, IngestReport, Kernel, KernelConfig, LogAudit,
+    LogStatus, Pending,
 };
 pub use log::{Admission, CommitHook, HookError, NoHook, Outcome, VoidAbove};

@@ -12,8 +12,10 @@ use crate::error::{KernelError, ValidationError};
 use crate::hlc::Hlc;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
 
+mod forks;
 mod held;
 
+pub(crate) use forks::{Proof, fork_seq_in, prove};
 pub(crate) use held::Caps;
 
 type Bytes = &'static [u8];
@@ -127,6 +129,11 @@ pub struct NoHook;
 
 impl CommitHook for NoHook {
     fn apply(&self, _: &WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// Nothing was derived, so a rebuild has nothing to forget.
+    fn reset(&self, _: &WriteTransaction, _: &StoreId) -> Result<(), HookError> {
         Ok(())
     }
 }
@@ -287,50 +294,28 @@ impl<'t> LogTxn<'t> {
         if self.entries.get(e.id.0.as_slice())?.is_some() {
             return Ok(Outcome::Duplicate);
         }
-        let admission = hook.admit(self.txn, e).map_err(hook_err)?;
+        let mut admission = hook.admit(self.txn, e).map_err(hook_err)?;
         if let Admission::Refuse(why) = admission {
             return Ok(Outcome::Rejected(why));
         }
-        // Chain rules.
-        let ck = chain_key(&e.store, &e.author, e.seq);
-        let existing = self
-            .chain
-            .get(ck.as_slice())?
-            .map(|v| EntryId::from_slice(v.value()));
-        if let Some(existing) = existing {
-            let existing = existing.ok_or(KernelError::Corrupt("chain record"))?;
-            self.record_fork(e, existing)?;
-            return Ok(Outcome::Rejected(ValidationError::Fork {
-                author: e.author,
-                seq: e.seq,
-                existing,
-            }));
-        }
-        let tip = self.tip(&e.store, &e.author)?;
-        if e.seq > 1 {
-            let tip_seq = tip.as_ref().map_or(0, |t| t.seq);
-            if tip_seq + 1 < e.seq {
-                self.add_orphan(e, e.prev, received_ms)?;
-                return Ok(Outcome::Waiting { missing: e.prev });
-            }
-            let tip = tip
-                .as_ref()
-                .ok_or(KernelError::Corrupt("chain without tip"))?;
-            if tip.id != e.prev {
-                return Ok(Outcome::Rejected(ValidationError::PrevMismatch {
-                    seq_before: tip.seq,
-                    expected: tip.id,
-                    got: e.prev,
-                }));
-            }
-            if e.hlc <= tip.hlc {
-                return Ok(Outcome::Rejected(ValidationError::HlcNotAfter {
-                    hlc: e.hlc,
-                    before: tip.hlc,
-                    of: tip.id,
-                }));
+        // A break in the author's chain is fork evidence. If it lowered the
+        // author's fork seq the store may have been rebuilt: ask again.
+        if self.detect_fork(hook, e)? {
+            admission = hook.admit(self.txn, e).map_err(hook_err)?;
+            if let Admission::Refuse(why) = admission {
+                return Ok(Outcome::Rejected(why));
             }
         }
+        // The fork rule (see `forks`) wins over the hook's Apply.
+        let forked = self.forked(e)?;
+        if forked {
+            admission = Admission::Void;
+        }
+        let on_chain = match self.place(e, forked, received_ms)? {
+            forks::Place::Chain => true,
+            forks::Place::Branch => false,
+            forks::Place::Stop(outcome) => return Ok(outcome),
+        };
         // Causal deps: all known, same store, strictly earlier HLC.
         for d in &e.deps {
             let Some(v) = self.entries.get(d.0.as_slice())? else {
@@ -354,7 +339,7 @@ impl<'t> LogTxn<'t> {
                 }));
             }
         }
-        self.write(e)?;
+        self.write(e, on_chain)?;
         if admission == Admission::Void {
             self.voids
                 .insert(pair_key(&e.store.0, &e.id.0).as_slice(), [].as_slice())?;
@@ -431,9 +416,12 @@ impl<'t> LogTxn<'t> {
                     Some(v) => crate::kernel::reads::decode_stored(&id, v.value())?,
                     None => return Err(KernelError::Corrupt("order names a missing entry")),
                 };
-                match hook.admit(self.txn, &e).map_err(hook_err)? {
-                    Admission::Apply => hook.apply(self.txn, &e).map_err(hook_err)?,
-                    Admission::Void | Admission::Refuse(_) => {
+                let admission = hook.admit(self.txn, &e).map_err(hook_err)?;
+                match admission {
+                    Admission::Apply if !self.forked(&e)? => {
+                        hook.apply(self.txn, &e).map_err(hook_err)?
+                    }
+                    _ => {
                         self.voids
                             .insert(pair_key(&store.0, &id.0).as_slice(), [].as_slice())?;
                     }
@@ -442,7 +430,9 @@ impl<'t> LogTxn<'t> {
         }
     }
 
-    fn write(&mut self, e: &SignedEntry) -> Result<(), KernelError> {
+    /// Logs `e`; `on_chain` false for a void entry on another branch of a
+    /// forked author's chain (logged, but not our chain or tip).
+    fn write(&mut self, e: &SignedEntry, on_chain: bool) -> Result<(), KernelError> {
         let (count, mut digest) = match self.stores.get(e.store.0.as_slice())? {
             Some(v) => decode_store_meta(v.value())?,
             None => (0, SetDigest::default()),
@@ -458,16 +448,18 @@ impl<'t> LogTxn<'t> {
             pair_key(&e.store.0, &count.to_be_bytes()).as_slice(),
             e.id.0.as_slice(),
         )?;
-        self.chain.insert(
-            chain_key(&e.store, &e.author, e.seq).as_slice(),
-            e.id.0.as_slice(),
-        )?;
-        let mut tip = [0u8; 48];
-        tip[..8].copy_from_slice(&e.seq.to_be_bytes());
-        tip[8..40].copy_from_slice(&e.id.0);
-        tip[40..].copy_from_slice(&e.hlc.to_be_bytes());
-        self.tips
-            .insert(pair_key(&e.store.0, &e.author.0).as_slice(), tip.as_slice())?;
+        if on_chain {
+            self.chain.insert(
+                chain_key(&e.store, &e.author, e.seq).as_slice(),
+                e.id.0.as_slice(),
+            )?;
+            let mut tip = [0u8; 48];
+            tip[..8].copy_from_slice(&e.seq.to_be_bytes());
+            tip[8..40].copy_from_slice(&e.id.0);
+            tip[40..].copy_from_slice(&e.hlc.to_be_bytes());
+            self.tips
+                .insert(pair_key(&e.store.0, &e.author.0).as_slice(), tip.as_slice())?;
+        }
         if e.seq > 1 {
             self.heads
                 .remove(pair_key(&e.store.0, &e.prev.0).as_slice())?;

@@ -226,15 +226,16 @@ fn fork_is_kept_as_evidence_and_never_applied() {
         k.ingest(&[first.to_wire()]).unwrap().outcomes,
         vec![Outcome::Committed]
     );
-    let err = reject(&k, second.to_wire());
+    // The second branch is logged as a void placeholder (so entries built
+    // on it commit here too), and the fork rule voids the author's entries
+    // from seq 1 on: the store is rebuilt without the first one.
     assert_eq!(
-        err,
-        ValidationError::Fork {
-            author: first.author,
-            seq: 1,
-            existing: first.id
-        }
+        k.ingest(&[second.to_wire()]).unwrap().outcomes,
+        vec![Outcome::Committed]
     );
+    assert_eq!(k.fork_seq(&store, &first.author).unwrap(), Some(1));
+    assert!(k.is_void(&store, &first.id).unwrap());
+    assert!(k.is_void(&store, &second.id).unwrap());
     let forks = k.forks(&store).unwrap();
     assert_eq!(forks.len(), 1);
     let mut ids: Vec<_> = forks[0].entries.iter().map(|e| e.id).collect();
@@ -243,8 +244,8 @@ fn fork_is_kept_as_evidence_and_never_applied() {
     want.sort();
     assert_eq!(ids, want);
     assert_eq!(k.flagged_authors(&store).unwrap(), vec![first.author]);
-    assert_eq!(hook.applied.lock().unwrap().len(), 1);
-    assert_eq!(state_count(&k, &store), 1);
+    assert_eq!(hook.applied.lock().unwrap().len(), 0);
+    assert_eq!(state_count(&k, &store), 0);
 }
 
 #[test]
@@ -262,12 +263,32 @@ fn chain_break_and_non_monotone_hlc() {
         hlc: a.hlc,
     };
     let bad = wrong.next(store, vec![], 0, b"2");
+    // Signed by the author, it proves a fork at seq 1 (a seq-2 entry that
+    // does not follow its seq-1 entry); it waits for the prev it names.
+    assert_eq!(
+        k.ingest(&[bad.to_wire()]).unwrap().outcomes,
+        vec![Outcome::Waiting {
+            missing: EntryId([5; 32])
+        }]
+    );
+    assert_eq!(k.fork_seq(&store, &a.id.author()).unwrap(), Some(1));
+    // seq 2 naming another author's entry as its prev.
+    let mut other = Author::new();
+    let o1 = other.next(store, vec![], 0, b"o1");
+    k.ingest(&[o1.to_wire()]).unwrap();
+    let mut wrong = Author {
+        id: a.id.clone(),
+        seq: 1,
+        prev: o1.id,
+        hlc: a.hlc.max(o1.hlc),
+    };
+    let bad = wrong.next(store, vec![], 0, b"2");
     assert_eq!(
         reject(&k, bad.to_wire()),
         ValidationError::PrevMismatch {
             seq_before: 1,
             expected: e1.id,
-            got: EntryId([5; 32])
+            got: o1.id
         }
     );
     // seq 2 whose HLC does not exceed seq 1's.

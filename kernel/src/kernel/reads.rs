@@ -18,7 +18,7 @@ use crate::log;
 /// Limits for decoding entries already in the log: they passed the limits
 /// in force when they were accepted, and a later, smaller limit must not
 /// make them unreadable.
-const STORED: Limits = Limits {
+pub(crate) const STORED: Limits = Limits {
     max_entry_bytes: usize::MAX,
     max_deps: usize::MAX,
 };
@@ -204,7 +204,18 @@ impl Kernel {
         Ok(out)
     }
 
-    /// Every fork seen in `store`, with both (or all) signed entries.
+    /// The lowest seq at which `author` is proved to have forked its chain
+    /// in `store`: its entries there from this seq on are void. `None`: no
+    /// fork known.
+    pub fn fork_seq(&self, store: &StoreId, author: &AuthorId) -> Result<Option<u64>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        log::fork_seq_in(&txn.open_table(log::FORKS)?, store, author)
+    }
+
+    /// The fork evidence held for `store`, by author then seq: for each
+    /// forked author, the first group is the proof at its fork seq (the
+    /// groups above it, if any, are redundant). Each group proves its fork
+    /// to [`Kernel::add_fork_evidence`] on any replica.
     pub fn forks(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
         let txn = self.shared.db.begin_read()?;
         let t = txn.open_table(log::FORKS)?;

@@ -1,10 +1,10 @@
 //! What a node holds that is not log: orphans (entries waiting for a dep)
-//! and fork evidence, both bounded so a member with a modified client
+//! and fork evidence (see `forks`), both bounded so a member with a modified client
 //! cannot make a node store without limit what it will never log.
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use super::{LogTxn, ORPHAN_AUTHORS, chain_key, pair_key, u64_at};
+use super::{LogTxn, ORPHAN_AUTHORS, pair_key, u64_at};
 use crate::entry::SignedEntry;
 use crate::error::KernelError;
 use crate::ids::{AuthorId, EntryId};
@@ -163,46 +163,6 @@ impl LogTxn<'_> {
             }
         }
         Ok(old.len())
-    }
-
-    /// Keeps `e` and the entry it forks (`existing`) as evidence, within the
-    /// caps: once an author has `forks_per_author` records in this store, or
-    /// the node holds `forks` records, new evidence is not stored (the
-    /// author is already flagged; the entry is still refused).
-    pub(super) fn record_fork(
-        &mut self,
-        e: &SignedEntry,
-        existing: EntryId,
-    ) -> Result<(), KernelError> {
-        let base = chain_key(&e.store, &e.author, e.seq);
-        tracing::warn!(author = %e.author, seq = e.seq, existing = %existing, new = %e.id, "fork detected: author flagged");
-        let lo = pair_key(&e.store.0, &e.author.0);
-        let mut hi = lo.clone();
-        hi.extend_from_slice(&[0xff; 40]);
-        let held = self
-            .forks
-            .range(lo.as_slice()..=hi.as_slice())?
-            .take(self.caps.forks_per_author as usize)
-            .count() as u64;
-        // Room for the pair, and never less than one pair: evidence is what
-        // flags the author.
-        let (per_author, total) = (self.caps.forks_per_author.max(2), self.caps.forks.max(2));
-        if held + 2 > per_author || self.forks.len()? + 2 > total {
-            tracing::debug!(author = %e.author, held, "fork evidence cap reached; not storing more");
-            return Ok(());
-        }
-        if let Some(v) = self.entries.get(existing.0.as_slice())? {
-            let wire = v.value().get(32..).unwrap_or_default().to_vec();
-            if envelope_id(&wire) == Some(existing) {
-                self.forks
-                    .insert(pair_key(&base, &existing.0).as_slice(), wire.as_slice())?;
-            } else {
-                tracing::error!(id = %existing, "corrupt entry record; not copied as fork evidence");
-            }
-        }
-        self.forks
-            .insert(pair_key(&base, &e.id.0).as_slice(), e.to_wire().as_slice())?;
-        Ok(())
     }
 }
 

@@ -143,6 +143,14 @@ impl CommitHook for RecordingHook {
         self.applied.lock().unwrap().push(e.clone());
         Ok(())
     }
+
+    /// Forgets the store's count and its entries in `applied`; the replay
+    /// that follows applies them again.
+    fn reset(&self, txn: &WriteTransaction, store: &StoreId) -> Result<(), HookError> {
+        txn.open_table(TEST_STATE)?.remove(store.0.as_slice())?;
+        self.applied.lock().unwrap().retain(|e| e.store != *store);
+        Ok(())
+    }
 }
 
 pub fn state_count(k: &Kernel, store: &StoreId) -> u64 {
