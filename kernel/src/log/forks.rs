@@ -91,13 +91,14 @@ pub(crate) fn prove(entries: &[SignedEntry]) -> Result<Proof, ForkEvidenceError>
     let mut best: Option<(u64, usize, usize)> = None;
     for (i, a) in es.iter().enumerate() {
         for (j, b) in es.iter().enumerate() {
-            let seq = if i < j && a.seq == b.seq {
-                a.seq
-            } else if b.seq == a.seq + 1 && b.prev != a.id {
-                a.seq
-            } else {
+            // Two at one seq, or one at k + 1 not following the one at k:
+            // either way a fork at `a.seq`.
+            let same_seq = i < j && a.seq == b.seq;
+            let broken = b.seq == a.seq + 1 && b.prev != a.id;
+            if !same_seq && !broken {
                 continue;
-            };
+            }
+            let seq = a.seq;
             if best.is_none_or(|(s, ..)| seq < s) {
                 best = Some((seq, i, j));
             }

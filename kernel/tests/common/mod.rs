@@ -165,3 +165,57 @@ pub fn state_count(k: &Kernel, store: &StoreId) -> u64 {
         Err(_) => 0,
     }
 }
+
+impl Author {
+    /// A second copy of this author's chain state, same key: what a hostile
+    /// member uses to sign another branch from here on.
+    pub fn branch(&self) -> Author {
+        Author {
+            id: self.id.clone(),
+            seq: self.seq,
+            prev: self.prev,
+            hlc: self.hlc,
+        }
+    }
+}
+
+/// Applied entry ids per store, as a table, so two kernels' states compare
+/// as sets (independent of apply order); rebuildable.
+#[derive(Default)]
+pub struct SetHook;
+
+pub const APPLIED: TableDefinition<&[u8], ()> = TableDefinition::new("test_applied");
+
+impl CommitHook for SetHook {
+    fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {
+        let mut k = e.store.0.to_vec();
+        k.extend_from_slice(&e.id.0);
+        txn.open_table(APPLIED)?.insert(k.as_slice(), ())?;
+        Ok(())
+    }
+
+    fn reset(&self, txn: &WriteTransaction, store: &StoreId) -> Result<(), HookError> {
+        let mut t = txn.open_table(APPLIED)?;
+        let lo = store.0.to_vec();
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 32]);
+        t.retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+        Ok(())
+    }
+}
+
+/// The ids `SetHook` applied in `store`, sorted.
+pub fn applied_set(k: &Kernel, store: &StoreId) -> Vec<EntryId> {
+    use redb::ReadableDatabase;
+    let txn = k.db().begin_read().unwrap();
+    let Ok(t) = txn.open_table(APPLIED) else {
+        return Vec::new();
+    };
+    let lo = store.0.to_vec();
+    let mut hi = lo.clone();
+    hi.extend_from_slice(&[0xff; 32]);
+    t.range(lo.as_slice()..=hi.as_slice())
+        .unwrap()
+        .map(|r| EntryId::from_slice(&r.unwrap().0.value()[16..]).unwrap())
+        .collect()
+}
