@@ -291,6 +291,13 @@ pub enum StoreCmd {
         #[command(flatten)]
         store: StoreSel,
     },
+    /// Authors proven to have forked the store (signed two entries where an
+    /// honest chain has one), with the proof; their entries from the fork on
+    /// are void on every member.
+    Forks {
+        #[command(flatten)]
+        store: StoreSel,
+    },
     /// Check the store against storage: every entry's hash and signature,
     /// the log and state digests recomputed. Exit 1 if anything differs.
     Verify {

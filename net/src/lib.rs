@@ -22,6 +22,7 @@
 pub mod admission;
 mod endpoint;
 mod error;
+mod forks;
 mod frame;
 pub mod gossip;
 mod invite;
@@ -70,6 +71,14 @@ pub trait Policy: Send + Sync + 'static {
     fn presence(&self, store: &StoreId) -> bool {
         let _ = store;
         false
+    }
+    /// The store's log digest and the digest of the state computed from
+    /// that log, as one consistent pair (no commit between the two reads).
+    /// Peers compare them in every sync: equal logs with unequal states
+    /// mean one replica diverged. `None`: this node cannot tell.
+    fn digests(&self, store: &StoreId) -> Option<([u8; 32], [u8; 32])> {
+        let _ = store;
+        None
     }
 }
 

@@ -10,7 +10,7 @@
 //! from the new vector. The wire format is in `docs/protocol.md`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::JoinGrant;
 use crate::endpoint::{author_of, local_addrs};
 use crate::error::{NetError, Result};
+use crate::forks;
 use crate::frame::{self, with_timeout};
 use crate::invite::Invite;
 use crate::net::Inner;
@@ -55,38 +56,80 @@ pub struct SyncStats {
     /// Request/response turns (vector exchange; streaming needs no others).
     pub round_trips: u32,
     pub duration: Duration,
+    /// At the hello, the peer's log equalled ours but its state did not:
+    /// one of the two replicas diverged.
+    pub diverged: bool,
+}
+
+fn digests_pb(d: Option<([u8; 32], [u8; 32])>) -> Option<pb::Digests> {
+    d.map(|(log, state)| pb::Digests {
+        log: log.to_vec(),
+        state: state.to_vec(),
+    })
+}
+
+/// Same log, different state: the verdict both sides of a sync reach
+/// from the digests exchanged at its start.
+fn diverged(ours: Option<([u8; 32], [u8; 32])>, theirs: Option<&pb::Digests>) -> bool {
+    match (ours, theirs) {
+        (Some((log, state)), Some(t)) => t.log == log && t.state.len() == 32 && t.state != state,
+        _ => false,
+    }
+}
+
+async fn our_digests(inner: &Arc<Inner>, store: StoreId) -> Result<Option<([u8; 32], [u8; 32])>> {
+    let policy = Arc::clone(&inner.policy);
+    blocking(move || policy.digests(&store)).await
 }
 
 // ---------------------------------------------------------------- vectors
 
-fn tips_to_pb(tips: &[ChainTip]) -> Vec<pb::Tip> {
-    tips.iter()
-        .map(|t| pb::Tip {
-            author: t.author.0.to_vec(),
-            seq: t.seq,
-        })
-        .collect()
+/// Our side of a session: tips, the forks we can prove, and what the peer
+/// said; from these, the ranges and proofs to send (see `forks`).
+struct Plan {
+    /// Entries the peer asked for by id, sent first.
+    wanted: Vec<SignedEntry>,
+    ranges: Vec<(AuthorId, u64, u64)>,
+    proofs: Vec<pb::ForkProof>,
 }
 
-fn tips_from_pb(tips: &[pb::Tip]) -> Result<HashMap<AuthorId, u64>> {
-    let mut out = HashMap::with_capacity(tips.len());
-    for t in tips {
-        let a = AuthorId::from_slice(&t.author).ok_or_else(|| {
-            NetError::Protocol(format!("tip author is {} bytes, not 32", t.author.len()))
-        })?;
-        out.insert(a, t.seq);
-    }
-    Ok(out)
+async fn plan(
+    inner: &Arc<Inner>,
+    store: StoreId,
+    mine: Vec<ChainTip>,
+    known: Arc<forks::Known>,
+    peer: forks::PeerState,
+) -> Result<Plan> {
+    let k = Arc::clone(&inner.kernel);
+    blocking(move || {
+        let ranges = forks::ranges(&k, &store, &mine, &peer, &known)?;
+        Ok(Plan {
+            wanted: forks::wanted(&k, &store, &peer)?,
+            ranges,
+            proofs: known.proofs_for(&peer),
+        })
+    })
+    .await?
 }
 
-/// Per author, the seq range `(from, to]` we hold and they do not.
-fn missing_ranges(mine: &[ChainTip], theirs: &HashMap<AuthorId, u64>) -> Vec<(AuthorId, u64, u64)> {
-    mine.iter()
-        .filter_map(|t| {
-            let have = theirs.get(&t.author).copied().unwrap_or(0);
-            (t.seq > have).then_some((t.author, have + 1, t.seq))
+/// Our side of a store at the start of a session.
+struct Ours {
+    tips: Vec<ChainTip>,
+    known: forks::Known,
+    wants: Vec<Vec<u8>>,
+}
+
+/// Our tips, provable forks and wanted ids of `store`.
+async fn our_state(inner: &Arc<Inner>, store: StoreId) -> Result<Ours> {
+    let k = Arc::clone(&inner.kernel);
+    blocking(move || {
+        Ok(Ours {
+            tips: k.tips(&store)?,
+            known: forks::Known::read(&k, &store)?,
+            wants: forks::wants(&k, &store)?,
         })
-        .collect()
+    })
+    .await?
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -133,6 +176,7 @@ impl Cursor {
 fn produce(
     kernel: &Kernel,
     store: &StoreId,
+    wanted: Vec<SignedEntry>,
     ranges: Vec<(AuthorId, u64, u64)>,
     batch_bytes: usize,
     tx: &mpsc::Sender<Result<Vec<Vec<u8>>>>,
@@ -154,15 +198,24 @@ fn produce(
     }
     let mut batch = Vec::new();
     let mut size = 0usize;
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let c = &mut cursors[i];
-        let Some(e) = c.buf.pop_front() else { continue };
-        if c.buf.is_empty() {
-            c.refill(kernel, store)?;
-        }
-        if let Some(f) = c.buf.front() {
-            heap.push(Reverse((f.hlc, i)));
-        }
+    let mut wanted = wanted.into_iter();
+    loop {
+        let e = if let Some(e) = wanted.next() {
+            e
+        } else {
+            let Some(Reverse((_, i))) = heap.pop() else {
+                break;
+            };
+            let c = &mut cursors[i];
+            let Some(e) = c.buf.pop_front() else { continue };
+            if c.buf.is_empty() {
+                c.refill(kernel, store)?;
+            }
+            if let Some(f) = c.buf.front() {
+                heap.push(Reverse((f.hlc, i)));
+            }
+            e
+        };
         let w = e.to_wire();
         if !batch.is_empty() && size + w.len() > batch_bytes {
             if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
@@ -184,18 +237,30 @@ async fn push(
     inner: &Arc<Inner>,
     send: &mut SendStream,
     store: StoreId,
-    ranges: Vec<(AuthorId, u64, u64)>,
+    plan: Plan,
 ) -> Result<(u64, u64)> {
+    let Plan {
+        wanted,
+        ranges,
+        proofs,
+    } = plan;
+    let io = inner.config.io_timeout;
+    let mut bytes = 0u64;
+    if !proofs.is_empty() {
+        let f = pb::SyncFrame {
+            kind: Some(SF::Forks(pb::ForkProofs { proofs })),
+        };
+        bytes += frame::write(send, &f, io, "fork proofs").await? as u64;
+    }
     let (tx, mut rx) = mpsc::channel(2);
     let kernel = Arc::clone(&inner.kernel);
     let batch_bytes = inner.config.batch_bytes;
     let producer = tokio::task::spawn_blocking(move || {
-        if let Err(e) = produce(&kernel, &store, ranges, batch_bytes, &tx) {
+        if let Err(e) = produce(&kernel, &store, wanted, ranges, batch_bytes, &tx) {
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let io = inner.config.io_timeout;
-    let (mut sent, mut bytes) = (0u64, 0u64);
+    let mut sent = 0u64;
     while let Some(batch) = rx.recv().await {
         let entries = batch?;
         sent += entries.len() as u64;
@@ -294,6 +359,13 @@ async fn pull(inner: &Arc<Inner>, recv: &mut RecvStream, store: StoreId) -> Resu
                 }
                 return Ok(p);
             }
+            Some(SF::Forks(f)) => {
+                let k = Arc::clone(&inner.kernel);
+                let new = blocking(move || forks::import(&k, &store, f.proofs)).await??;
+                if new > 0 {
+                    tracing::warn!(store = %store, proofs = new, "fork proofs received from a peer");
+                }
+            }
             Some(SF::Error(e)) => return Err(NetError::Refused(e)),
             other => {
                 return Err(NetError::Protocol(format!(
@@ -313,11 +385,6 @@ async fn open(inner: &Arc<Inner>, peer: &AuthorId) -> Result<(SendStream, RecvSt
         .map_err(|e| NetError::Stream(format!("opening a stream: {e}")))
 }
 
-async fn kernel_tips(inner: &Arc<Inner>, store: StoreId) -> Result<Vec<ChainTip>> {
-    let k = Arc::clone(&inner.kernel);
-    Ok(blocking(move || k.tips(&store)).await??)
-}
-
 /// Client side of one sync session; see the module docs.
 pub(crate) async fn sync_store(
     inner: &Arc<Inner>,
@@ -335,24 +402,31 @@ pub(crate) async fn sync_store(
     let started = Instant::now();
     let (max, io) = (inner.config.max_frame, inner.config.io_timeout);
     let (mut send, mut recv) = open(inner, &peer).await?;
-    let mine = kernel_tips(inner, store).await?;
+    let ours = our_state(inner, store).await?;
+    let digests = our_digests(inner, store).await?;
     let req = pb::Request {
         kind: Some(pb::request::Kind::Sync(pb::SyncRequest {
             store_id: store.0.to_vec(),
-            tips: tips_to_pb(&mine),
+            tips: forks::tips_to_pb(&ours.tips),
+            forks: ours.known.summaries(),
+            digests: digests_pb(digests),
+            wants: ours.wants.clone(),
         })),
     };
     let mut bytes = frame::write(&mut send, &req, io, "sync request").await? as u64;
     let (hello, n) = frame::read::<pb::SyncFrame>(&mut recv, max, io, "sync hello").await?;
     bytes += n as u64;
-    let theirs = match hello.kind {
-        Some(SF::Hello(h)) => tips_from_pb(&h.tips)?,
+    let (theirs, split) = match hello.kind {
+        Some(SF::Hello(h)) => (
+            forks::PeerState::from_pb(&h.tips, &h.forks, &h.wants)?,
+            diverged(digests, h.digests.as_ref()),
+        ),
         Some(SF::Error(e)) => return Err(NetError::Refused(e)),
         other => {
             return Err(NetError::Protocol(format!("expected hello, got {other:?}")));
         }
     };
-    let ranges = missing_ranges(&mine, &theirs);
+    let plan = plan(inner, store, ours.tips, Arc::new(ours.known), theirs).await?;
     let recv_side = async {
         let p = pull(inner, &mut recv, store).await?;
         let (ack, n) = frame::read::<pb::SyncFrame>(&mut recv, max, io, "sync ack").await?;
@@ -363,9 +437,12 @@ pub(crate) async fn sync_store(
         }
     };
     let ((sent, sent_bytes), (pulled, ack, ack_bytes)) =
-        tokio::try_join!(push(inner, &mut send, store, ranges), recv_side)?;
+        tokio::try_join!(push(inner, &mut send, store, plan), recv_side)?;
     let _ = send.finish();
     inner.touch(&peer);
+    if split {
+        tracing::error!(store = %store, peer = %peer, "DIVERGED: the peer holds the same log as this node but computed a different state");
+    }
     Ok(SyncStats {
         sent,
         sent_rejected: ack.rejected,
@@ -374,6 +451,7 @@ pub(crate) async fn sync_store(
         bytes: bytes + sent_bytes + pulled.bytes + ack_bytes as u64,
         round_trips: 1,
         duration: started.elapsed(),
+        diverged: split,
     })
 }
 
@@ -597,17 +675,24 @@ async fn serve_sync(
         let _ = send.finish();
         return Ok(());
     }
-    let theirs = tips_from_pb(&req.tips)?;
-    let mine = kernel_tips(inner, store).await?;
+    let theirs = forks::PeerState::from_pb(&req.tips, &req.forks, &req.wants)?;
+    let ours = our_state(inner, store).await?;
+    let digests = our_digests(inner, store).await?;
+    if diverged(digests, req.digests.as_ref()) {
+        tracing::error!(store = %store, peer = %peer, "DIVERGED: the peer holds the same log as this node but computed a different state");
+    }
     let hello = pb::SyncFrame {
         kind: Some(SF::Hello(pb::SyncHello {
-            tips: tips_to_pb(&mine),
+            tips: forks::tips_to_pb(&ours.tips),
+            forks: ours.known.summaries(),
+            digests: digests_pb(digests),
+            wants: ours.wants,
         })),
     };
     frame::write(&mut send, &hello, io, "sync hello").await?;
-    let ranges = missing_ranges(&mine, &theirs);
+    let plan = plan(inner, store, ours.tips, Arc::new(ours.known), theirs).await?;
     let (_, pulled) = tokio::try_join!(
-        push(inner, &mut send, store, ranges),
+        push(inner, &mut send, store, plan),
         pull(inner, &mut recv, store)
     )?;
     let ack = pb::SyncFrame {

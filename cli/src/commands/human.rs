@@ -245,6 +245,16 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                     s.voided
                 );
             }
+            if !s.forks.is_empty() {
+                let who = crate::plugin_cmd::readable(b);
+                for f in &s.forks {
+                    outln!(
+                        "FORKED        {} signed two entries at seq {}: its entries from there on are void (`lattice store forks`)",
+                        who.author_hex(&f.author),
+                        f.seq
+                    );
+                }
+            }
             if let Some(h) = &s.halted {
                 outln!("HALTED        {h}");
             }
@@ -331,6 +341,24 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                 outln!("problem       {p}");
             }
             verify_verdict(&r)?;
+        }
+        (_, Response::Forks { store, forks }) => {
+            if forks.is_empty() {
+                eprintln!("no forks in `{}`", safe(&store.name));
+            }
+            let who = crate::plugin_cmd::readable(b);
+            for f in forks {
+                outln!(
+                    "{}  seq {}  proof: {}",
+                    who.author_hex(&f.author),
+                    f.seq,
+                    f.entries
+                        .iter()
+                        .map(|id| &id[..16])
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
         }
         (_, other) => bail!("unexpected reply: {other:?}"),
     }

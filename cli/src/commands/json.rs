@@ -81,6 +81,16 @@ fn lines(resp: &Response) -> Vec<Value> {
         Response::Left { mesh } => one(json!({ "left": mesh })),
         Response::Synced { results } => each(results.iter().map(val).collect()),
         Response::Verified { report } => one(val(report)),
+        Response::Forks { store, forks } => each(
+            forks
+                .iter()
+                .map(|f| {
+                    let mut v = val(f);
+                    v["store"] = json!(store.name);
+                    v
+                })
+                .collect(),
+        ),
         other => one(serde_json::to_value(other).unwrap_or(Value::Null)),
     }
 }

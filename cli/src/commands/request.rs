@@ -52,6 +52,7 @@ pub fn request(cmd: &Cmd) -> Result<Request> {
         },
         Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync { store: store.get() },
         Cmd::Store(StoreCmd::Verify { store }) => Request::StoreVerify { store: store.get() },
+        Cmd::Store(StoreCmd::Forks { store }) => Request::StoreForks { store: store.get() },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,
         Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect {
             wasm: Hex(read_wasm(path)?),

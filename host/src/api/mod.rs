@@ -192,6 +192,10 @@ pub enum Request {
     StoreVerify {
         store: Option<String>,
     },
+    /// Authors proven to have forked the store, with the proof.
+    StoreForks {
+        store: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -264,6 +268,22 @@ pub struct StoreStatusView {
     /// e.g. "in sync with 2 of 2 members (last sync 3 s ago)"; none offline.
     #[serde(default)]
     pub sync: Option<String>,
+    /// Authors proven to have forked this store (their entries from the
+    /// fork on are void on every member that holds the proof).
+    #[serde(default)]
+    pub forks: Vec<ForkView>,
+}
+
+/// An author that signed two entries where an honest chain has one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ForkView {
+    pub author: String,
+    /// The lowest seq with proof: the author's entries from here on are void.
+    #[serde(with = "json64")]
+    pub seq: u64,
+    /// The ids of the entries that prove it.
+    #[serde(default)]
+    pub entries: Vec<String>,
 }
 
 /// The result of `store verify`: what was checked, and every mismatch.
@@ -429,6 +449,10 @@ pub enum Response {
     },
     Verified {
         report: VerifyView,
+    },
+    Forks {
+        store: StoreInfo,
+        forks: Vec<ForkView>,
     },
 }
 

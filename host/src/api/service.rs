@@ -207,9 +207,29 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         }
         Request::MeshStatus { mesh } => {
             let s = node.mesh_status(mesh.as_deref())?;
+            // A member proven to have forked any store of the mesh (the
+            // root included) is marked, beside its membership status.
+            let mut forked: Vec<String> = Vec::new();
+            for store in std::iter::once(&s.record.root).chain(s.stores.iter().map(|h| &h.id)) {
+                for f in node.kernel().forks(store)? {
+                    forked.push(f.author.to_hex());
+                }
+            }
+            let members = s
+                .members
+                .into_iter()
+                .map(|(pk, name, status)| {
+                    let status = if forked.contains(&pk) {
+                        format!("{status},forked")
+                    } else {
+                        status
+                    };
+                    (pk, name, status)
+                })
+                .collect();
             Response::MeshStatus {
                 mesh: mesh_info(node, &s.record),
-                members: s.members,
+                members,
                 stores: s.stores.iter().map(store_info).collect(),
             }
         }
@@ -247,6 +267,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                     voided: s.log.voided,
                     halted: s.halted.clone(),
                     sync: sync_summary(node, &h),
+                    forks: fork_views(node, &h)?,
                 },
             }
         }
@@ -350,6 +371,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                                 .map(|h| h.name)
                                 .unwrap_or_else(|| s.store.to_uuid());
                             let r = match &s.result {
+                                Ok(st) if st.diverged => DIVERGED.to_string(),
                                 Ok(st) => format!("ok: sent {} received {}", st.sent, st.received),
                                 Err(e) => format!("error: {e}"),
                             };
@@ -388,8 +410,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                         .get(&s)
                         .map(|h| h.name)
                         .unwrap_or_else(|| s.to_uuid()),
-                    ok: r.is_ok(),
+                    ok: r.as_ref().is_ok_and(|st| !st.diverged),
                     detail: match r {
+                        Ok(st) if st.diverged => DIVERGED.to_string(),
                         Ok(st) => format!(
                             "sent {} received {} in {} round trips, {} bytes",
                             st.sent, st.received, st.round_trips, st.bytes
@@ -399,6 +422,13 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 })
                 .collect();
             Response::Synced { results }
+        }
+        Request::StoreForks { store } => {
+            let h = pick_store(node, store.as_deref())?;
+            Response::Forks {
+                store: store_info(&h),
+                forks: fork_views(node, &h)?,
+            }
         }
         Request::StoreVerify { store } => {
             let h = pick_store(node, store.as_deref())?;
@@ -468,6 +498,30 @@ pub fn watch(
     }
 }
 
+/// A sync whose peer held our log but computed another state.
+const DIVERGED: &str =
+    "DIVERGED: the peer holds the same log as this node but computed a different state";
+
+/// Per forked author, the lowest proven fork seq (the verdict every member
+/// with the proof reaches) and the entries of that proof.
+fn fork_views(node: &Node, h: &StoreHandle) -> Result<Vec<ForkView>, NodeError> {
+    let mut out: Vec<ForkView> = Vec::new();
+    for f in node.kernel().forks(&h.id)? {
+        let author = f.author.to_hex();
+        let view = ForkView {
+            author: author.clone(),
+            seq: f.seq,
+            entries: f.entries.iter().map(|e| e.id.to_hex()).collect(),
+        };
+        match out.iter_mut().find(|v| v.author == author) {
+            Some(v) if v.seq > f.seq => *v = view,
+            Some(_) => {}
+            None => out.push(view),
+        }
+    }
+    Ok(out)
+}
+
 /// "in sync with N of M members" for a store, from the network's last
 /// syncs. Both counts are over the same set, the store's mesh's active
 /// members other than this node, so N never exceeds M (a revoked peer's last
@@ -482,12 +536,14 @@ fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
         .filter(|(pk, _, st)| st == "active" && *pk != me)
         .map(|(pk, _, _)| pk)
         .collect();
-    let mut ok = 0;
+    let (mut ok, mut split) = (0, 0);
     let mut last = 0u64;
     for p in peers.iter().filter(|p| members.contains(&p.id.to_hex())) {
         if let Some(s) = p.syncs.iter().find(|s| s.store == h.id) {
-            if s.result.is_ok() {
-                ok += 1;
+            match &s.result {
+                Ok(st) if st.diverged => split += 1,
+                Ok(_) => ok += 1,
+                Err(_) => {}
             }
             last = last.max(s.at_ms);
         }
@@ -504,8 +560,13 @@ fn sync_summary(node: &Node, h: &StoreHandle) -> Option<String> {
             lattice_kernel::now_ms().saturating_sub(last) / 1000
         )
     };
-    Some(format!(
+    let summary = format!(
         "in sync with {ok} of {m} member{} ({ago})",
         if m == 1 { "" } else { "s" }
-    ))
+    );
+    Some(if split > 0 {
+        format!("DIVERGED from {split} member(s): same log, different state; {summary}")
+    } else {
+        summary
+    })
 }

@@ -49,6 +49,10 @@ impl Policy for NodePolicy {
     fn presence(&self, store: &StoreId) -> bool {
         self.0.get(store).is_some_and(|h| h.type_name() == "chat")
     }
+
+    fn digests(&self, store: &StoreId) -> Option<([u8; 32], [u8; 32])> {
+        self.0.digests(store)
+    }
 }
 
 /// One active member of a store's mesh as presence sees it.

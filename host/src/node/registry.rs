@@ -123,6 +123,27 @@ impl Registry {
         &self.runtime
     }
 
+    /// A store's log digest and state digest as one consistent pair: the
+    /// log digest read before and after the state digest must agree (every
+    /// commit changes it), else the pair straddles a commit and is read
+    /// again. `None` after three tries or for a store not open here.
+    pub fn digests(&self, store: &StoreId) -> Option<([u8; 32], [u8; 32])> {
+        if !self.is_open(store) {
+            return None;
+        }
+        let kernel = self.kernel.get()?.upgrade()?;
+        for _ in 0..3 {
+            let before = kernel.status(store).ok()?.digest;
+            let tx = kernel.db().begin_read().ok()?;
+            let state = crate::runtime::state_digest(&tx, &store.0).ok()?;
+            let after = kernel.status(store).ok()?.digest;
+            if before == after {
+                return Some((after.0, state));
+            }
+        }
+        None
+    }
+
     /// Whether `id` runs here (no handle cloned: the commit path asks this
     /// for every entry).
     fn is_open(&self, id: &StoreId) -> bool {

@@ -7,7 +7,7 @@
 //! synced to peers or shown as data. The hash is computed by the decoder
 //! anyway (it is how an entry gets its id); the check is one comparison.
 
-use redb::{ReadableDatabase, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{ChainTip, ForkEvidence, Kernel, LogStatus};
 use crate::entry::{Limits, SignedEntry};
@@ -248,6 +248,39 @@ impl Kernel {
         let mut a: Vec<_> = self.forks(store)?.into_iter().map(|f| f.author).collect();
         a.dedup();
         Ok(a)
+    }
+
+    /// Ids that orphans of `store` wait for (a dep or a prev not logged
+    /// here), at most `max`, for sync to ask a peer for by id: the entries
+    /// no version vector names, such as the other branch of a forked author
+    /// that an honest entry built on. A scan of the orphan table, which
+    /// the orphan caps bound; orphans are rare outside a catch-up.
+    pub fn wanted(&self, store: &StoreId, max: usize) -> Result<Vec<EntryId>, KernelError> {
+        use prost::Message as _;
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ORPHANS)?;
+        let mut out: Vec<EntryId> = Vec::new();
+        for row in t.iter()? {
+            if out.len() >= max {
+                break;
+            }
+            let (k, v) = row?;
+            let Some(missing) = k.value().get(..32).and_then(EntryId::from_slice) else {
+                return Err(KernelError::Corrupt("orphan key"));
+            };
+            if out.last() == Some(&missing) {
+                continue;
+            }
+            let wire = v.value().get(8..).unwrap_or_default();
+            let of_store = crate::pb::Entry::decode(wire)
+                .ok()
+                .and_then(|env| crate::pb::EntryBody::decode(env.body.as_slice()).ok())
+                .is_some_and(|b| b.store_id == store.0);
+            if of_store && !out.contains(&missing) {
+                out.push(missing);
+            }
+        }
+        Ok(out)
     }
 
     /// Orphan records held (an entry waiting on one missing id is one record).

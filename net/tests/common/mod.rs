@@ -24,11 +24,21 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Membership per store.
+/// Membership per store, and (for divergence tests) a state digest the
+/// test chooses, paired with the kernel's real log digest.
 #[derive(Default)]
-pub struct Members(Mutex<HashMap<StoreId, HashSet<AuthorId>>>);
+pub struct Members(
+    Mutex<HashMap<StoreId, HashSet<AuthorId>>>,
+    Mutex<HashMap<StoreId, [u8; 32]>>,
+    Mutex<Option<std::sync::Weak<Kernel>>>,
+);
 
 impl Members {
+    /// From now on this node reports `state` as its state digest of `store`.
+    pub fn set_state(&self, store: StoreId, state: [u8; 32]) {
+        self.1.lock().unwrap().insert(store, state);
+    }
+
     pub fn allow(&self, store: StoreId, who: &[AuthorId]) {
         self.0.lock().unwrap().entry(store).or_default().extend(who);
     }
@@ -60,6 +70,11 @@ impl Policy for Members {
     fn presence(&self, _store: &StoreId) -> bool {
         true
     }
+    fn digests(&self, store: &StoreId) -> Option<([u8; 32], [u8; 32])> {
+        let state = *self.1.lock().unwrap().get(store)?;
+        let kernel = self.2.lock().unwrap().as_ref()?.upgrade()?;
+        Some((kernel.status(store).ok()?.digest.0, state))
+    }
 }
 
 pub fn test_key(store: &StoreId) -> [u8; 32] {
@@ -74,6 +89,10 @@ pub struct AnnounceHook {
 
 impl CommitHook for AnnounceHook {
     fn apply(&self, _: &redb::WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
+        Ok(())
+    }
+    /// Nothing derived to forget: a rebuild (a fork proved) only replays.
+    fn reset(&self, _: &redb::WriteTransaction, _: &StoreId) -> Result<(), HookError> {
         Ok(())
     }
     fn committed(&self, entries: &[SignedEntry]) {
@@ -170,6 +189,7 @@ impl Node {
             .as_ref()
             .map(|i| Arc::clone(&i.members))
             .unwrap_or_default();
+        *members.2.lock().unwrap() = Some(Arc::downgrade(&kernel));
         let blobs = Arc::new(Blobs::default());
         let inv: Arc<dyn InviteAuthority> = match invites {
             Some(i) => i,
