@@ -20,6 +20,7 @@
 //! which store), [`BlobSource`] and [`InviteAuthority`].
 
 pub mod admission;
+mod anti_entropy;
 mod endpoint;
 mod error;
 mod forks;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use iroh::Endpoint;
 use iroh::address_lookup::MemoryLookup;
@@ -122,7 +121,7 @@ impl Inner {
         v
     }
 
-    fn record_sync(&self, peer: &AuthorId, store: StoreId, result: &Result<SyncStats>) {
+    pub(crate) fn record_sync(&self, peer: &AuthorId, store: StoreId, result: &Result<SyncStats>) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let st = peers.entry(*peer).or_default();
         let now = now_ms();
@@ -291,7 +290,7 @@ impl Net {
         tasks.push(gossip::spawn_announcer(Arc::clone(&inner), announcer));
         tasks.push(gossip::spawn_maintenance(Arc::clone(&inner)));
         if let Some(period) = inner.config.anti_entropy {
-            tasks.push(spawn_anti_entropy(Arc::clone(&inner), period));
+            tasks.push(crate::anti_entropy::spawn(Arc::clone(&inner), period));
         }
         if let Some(period) = inner.config.presence_interval {
             tasks.push(crate::presence::spawn_beacons(Arc::clone(&inner), period));
@@ -345,6 +344,13 @@ impl Net {
             .into_iter()
             .filter(|p| self.inner.policy.may_sync(store, &p.author))
             .collect()
+    }
+
+    /// The stores whose logs differ between us and `peer`, found with one
+    /// digests exchange for all shared stores (what anti-entropy asks
+    /// first; see `anti_entropy`).
+    pub async fn differing_stores(&self, peer: AuthorId) -> Result<Vec<StoreId>> {
+        crate::anti_entropy::differing(&self.inner, peer).await
     }
 
     /// Syncs every store in `Policy::stores()` with every known member.
@@ -500,27 +506,4 @@ async fn serve_connection(inner: &Inner, sync: &SyncHandler, incoming: Incoming)
         conn.close(3u32.into(), b"unknown overlay");
         Ok(())
     }
-}
-
-/// Every `period`, syncs every store with every known member. Gossip never
-/// replays what a sleeping or partitioned node missed; this does.
-fn spawn_anti_entropy(inner: Arc<Inner>, period: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        // The first round runs at once: a node that was off has missed
-        // everything, and gossip does not replay.
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let started = Instant::now();
-            let results = inner.sync_all().await;
-            let failed = results.iter().filter(|r| r.2.is_err()).count();
-            tracing::debug!(
-                syncs = results.len(),
-                failed,
-                ms = started.elapsed().as_millis() as u64,
-                "anti-entropy round"
-            );
-        }
-    })
 }

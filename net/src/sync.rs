@@ -378,7 +378,7 @@ async fn pull(inner: &Arc<Inner>, recv: &mut RecvStream, store: StoreId) -> Resu
 
 // ----------------------------------------------------------------- client
 
-async fn open(inner: &Arc<Inner>, peer: &AuthorId) -> Result<(SendStream, RecvStream)> {
+pub(crate) async fn open(inner: &Arc<Inner>, peer: &AuthorId) -> Result<(SendStream, RecvStream)> {
     let conn = inner.connection(peer).await?;
     with_timeout(inner.config.io_timeout, "opening a stream", conn.open_bi())
         .await?
@@ -650,6 +650,9 @@ async fn serve_stream(
         Some(pb::request::Kind::Sync(s)) => serve_sync(inner, peer, send, recv, s).await,
         Some(pb::request::Kind::Blob(b)) => serve_blob(inner, peer, &mut send, b).await,
         Some(pb::request::Kind::Join(j)) => serve_join(inner, peer, &mut send, j).await,
+        Some(pb::request::Kind::Digests(d)) => {
+            crate::anti_entropy::serve(inner, peer, send, recv, d).await
+        }
         None => Err(NetError::Protocol("request of unknown kind".into())),
     }
 }
