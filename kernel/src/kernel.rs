@@ -115,6 +115,17 @@ pub struct ChainTip {
     pub id: EntryId,
 }
 
+/// One position of an author's chain, without the entry (see
+/// [`Kernel::chain_index`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainPos {
+    pub seq: u64,
+    pub hlc: u64,
+    pub id: EntryId,
+    /// Size of the entry's wire bytes.
+    pub bytes: usize,
+}
+
 /// Evidence of an author signing two branches of its chain: entries at
 /// `seq` with different ids, or an entry at `seq` and one at `seq + 1`
 /// whose `prev` is not it. Any replica can check it with

@@ -140,26 +140,40 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 // ---------------------------------------------------------------- sending
 
+/// One author's range, as chain positions (no entry bodies): the merge
+/// holds at most [`index_read`] positions per author, a few dozen bytes
+/// each, and loads entry bodies only for the batch being filled, so the
+/// sender's memory is bounded by bytes (two batches in the channel, one
+/// being filled), whatever the number of authors or the size of entries.
 struct Cursor {
     author: AuthorId,
     next: u64,
     end: u64,
-    buf: VecDeque<SignedEntry>,
+    buf: VecDeque<lattice_kernel::ChainPos>,
 }
 
+/// Positions read per author per kernel call: fewer when many authors
+/// are merged, so the index held stays near [`INDEX_BUDGET`] positions.
+fn index_read(authors: usize) -> usize {
+    (INDEX_BUDGET / authors.max(1)).clamp(1, CHAIN_READ)
+}
+
+/// Chain positions held across all cursors, about (48 bytes each).
+const INDEX_BUDGET: usize = 64 * 1024;
+
 impl Cursor {
-    fn refill(&mut self, kernel: &Kernel, store: &StoreId) -> Result<()> {
+    fn refill(&mut self, kernel: &Kernel, store: &StoreId, read: usize) -> Result<()> {
         if self.next > self.end {
             return Ok(());
         }
-        let got = kernel.chain_range(store, &self.author, self.next, CHAIN_READ)?;
+        let got = kernel.chain_index(store, &self.author, self.next, read)?;
         let before = self.buf.len();
-        for e in got {
-            if e.seq > self.end {
+        for p in got {
+            if p.seq > self.end {
                 break;
             }
-            self.next = e.seq + 1;
-            self.buf.push_back(e);
+            self.next = p.seq + 1;
+            self.buf.push_back(p);
         }
         if self.buf.len() == before {
             // Nothing (more) in range: the chain ends early; stop here.
@@ -171,8 +185,8 @@ impl Cursor {
 
 /// Reads the ranges from the kernel and packs them into byte-bounded
 /// batches, merged across authors by HLC so deps tend to precede their
-/// dependents. Runs on a blocking thread; memory is bounded by
-/// `authors × CHAIN_READ` entries plus the channel's two batches.
+/// dependents; entries the peer asked for by id go first. Runs on a
+/// blocking thread.
 fn produce(
     kernel: &Kernel,
     store: &StoreId,
@@ -181,6 +195,7 @@ fn produce(
     batch_bytes: usize,
     tx: &mpsc::Sender<Result<Vec<Vec<u8>>>>,
 ) -> Result<()> {
+    let read = index_read(ranges.len());
     let mut cursors = Vec::with_capacity(ranges.len());
     let mut heap = BinaryHeap::new();
     for (i, (author, from, to)) in ranges.into_iter().enumerate() {
@@ -190,44 +205,66 @@ fn produce(
             end: to,
             buf: VecDeque::new(),
         };
-        c.refill(kernel, store)?;
+        c.refill(kernel, store, read)?;
         if let Some(f) = c.buf.front() {
             heap.push(Reverse((f.hlc, i)));
         }
         cursors.push(c);
     }
+    let send = |batch: Vec<Vec<u8>>| tx.blocking_send(Ok(batch)).is_ok();
+    // The wanted entries are few (bounded by MAX_WANTS) and already loaded.
     let mut batch = Vec::new();
     let mut size = 0usize;
-    let mut wanted = wanted.into_iter();
-    loop {
-        let e = if let Some(e) = wanted.next() {
-            e
-        } else {
-            let Some(Reverse((_, i))) = heap.pop() else {
-                break;
-            };
-            let c = &mut cursors[i];
-            let Some(e) = c.buf.pop_front() else { continue };
-            if c.buf.is_empty() {
-                c.refill(kernel, store)?;
-            }
-            if let Some(f) = c.buf.front() {
-                heap.push(Reverse((f.hlc, i)));
-            }
-            e
-        };
+    for e in wanted {
         let w = e.to_wire();
         if !batch.is_empty() && size + w.len() > batch_bytes {
-            if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
-                return Ok(()); // the sender side gave up (peer error)
+            if !send(std::mem::take(&mut batch)) {
+                return Ok(());
             }
             size = 0;
         }
         size += w.len();
         batch.push(w);
     }
+    // Then the ranges: pick positions in HLC order until a batch's worth
+    // of bytes, load those entries in one read, send.
+    let mut ids = Vec::new();
+    loop {
+        let done = match heap.pop() {
+            None => true,
+            Some(Reverse((_, i))) => {
+                let c = &mut cursors[i];
+                let Some(p) = c.buf.pop_front() else { continue };
+                if c.buf.is_empty() {
+                    c.refill(kernel, store, read)?;
+                }
+                if let Some(f) = c.buf.front() {
+                    heap.push(Reverse((f.hlc, i)));
+                }
+                if !ids.is_empty() && size + p.bytes > batch_bytes {
+                    for e in kernel.get_many(&ids)? {
+                        batch.push(e.to_wire());
+                    }
+                    ids.clear();
+                    if !send(std::mem::take(&mut batch)) {
+                        return Ok(());
+                    }
+                    size = 0;
+                }
+                size += p.bytes;
+                ids.push(p.id);
+                false
+            }
+        };
+        if done {
+            break;
+        }
+    }
+    for e in kernel.get_many(&ids)? {
+        batch.push(e.to_wire());
+    }
     if !batch.is_empty() {
-        let _ = tx.blocking_send(Ok(batch));
+        let _ = send(batch);
     }
     Ok(())
 }

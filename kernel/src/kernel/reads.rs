@@ -9,7 +9,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use super::{ChainTip, ForkEvidence, Kernel, LogStatus};
+use super::{ChainPos, ChainTip, ForkEvidence, Kernel, LogStatus};
 use crate::entry::{Limits, SignedEntry};
 use crate::error::KernelError;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
@@ -65,6 +65,58 @@ impl Kernel {
             Some(v) => Ok(Some(decode_stored(id, v.value())?.0)),
             None => Ok(None),
         }
+    }
+
+    /// Several entries in one read transaction, in the order asked; an id
+    /// not logged here is an error (callers ask for what an index named).
+    pub fn get_many(&self, ids: &[EntryId]) -> Result<Vec<SignedEntry>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ENTRIES)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let v = t
+                .get(id.0.as_slice())?
+                .ok_or(KernelError::Corrupt("an index names a missing entry"))?;
+            out.push(decode_stored(id, v.value())?.0);
+        }
+        Ok(out)
+    }
+
+    /// `author`'s chain in `store` from `from_seq`, at most `limit`
+    /// positions, without the entries: (seq, hlc, id, stored bytes). What a
+    /// sender merges by HLC across many authors while holding only the
+    /// entries of the batch it is filling.
+    pub fn chain_index(
+        &self,
+        store: &StoreId,
+        author: &AuthorId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ChainPos>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let chain = txn.open_table(log::CHAIN)?;
+        let entries = txn.open_table(log::ENTRIES)?;
+        let lo = log::chain_key(store, author, from_seq);
+        let hi = log::chain_key(store, author, u64::MAX);
+        let mut out = Vec::new();
+        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
+            let (k, id) = row?;
+            let id = EntryId::from_slice(id.value()).ok_or(KernelError::Corrupt("chain record"))?;
+            let v = entries
+                .get(id.0.as_slice())?
+                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
+            let rec = v.value();
+            if rec.len() < 32 {
+                return Err(KernelError::Corrupt("entry record"));
+            }
+            out.push(ChainPos {
+                seq: log::u64_at(k.value(), 48),
+                hlc: log::u64_at(rec, 16),
+                id,
+                bytes: rec.len() - 32,
+            });
+        }
+        Ok(out)
     }
 
     pub fn contains(&self, id: &EntryId) -> Result<bool, KernelError> {
