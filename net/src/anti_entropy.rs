@@ -57,13 +57,22 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| NetError::Protocol(format!("blocking task failed: {e}")))
 }
 
+/// What one digests exchange with a peer found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DigestRound {
+    /// Shared stores whose logs differ (only these need a sync).
+    pub differ: Vec<StoreId>,
+    /// Frame bytes in both directions.
+    pub bytes: u64,
+}
+
 /// The stores whose logs differ between us and `peer` (client side).
-pub(crate) async fn differing(inner: &Arc<Inner>, peer: AuthorId) -> Result<Vec<StoreId>> {
+pub(crate) async fn differing(inner: &Arc<Inner>, peer: AuthorId) -> Result<DigestRound> {
     let (max, io) = (inner.config.max_frame, inner.config.io_timeout);
     let i = Arc::clone(inner);
     let ours = blocking(move || shared(&i, &peer)).await??;
     if ours.is_empty() {
-        return Ok(vec![]);
+        return Ok(DigestRound::default());
     }
     let (mut send, mut recv) = crate::sync::open(inner, &peer).await?;
     let req = pb::Request {
@@ -71,11 +80,16 @@ pub(crate) async fn differing(inner: &Arc<Inner>, peer: AuthorId) -> Result<Vec<
             combined: combined(&ours),
         })),
     };
-    frame::write(&mut send, &req, io, "digests request").await?;
-    match read(&mut recv, max, io).await? {
+    let mut bytes = frame::write(&mut send, &req, io, "digests request").await? as u64;
+    let (answer, n) = read(&mut recv, max, io).await?;
+    bytes += n;
+    match answer {
         DF::Equal(true) => {
             let _ = send.finish();
-            return Ok(vec![]);
+            return Ok(DigestRound {
+                differ: vec![],
+                bytes,
+            });
         }
         DF::Equal(false) => {}
         other => return Err(unexpected("equal", &other)),
@@ -91,24 +105,29 @@ pub(crate) async fn differing(inner: &Arc<Inner>, peer: AuthorId) -> Result<Vec<
                 .collect(),
         })),
     };
-    frame::write(&mut send, &list, io, "store digests").await?;
+    bytes += frame::write(&mut send, &list, io, "store digests").await? as u64;
     let _ = send.finish();
-    match read(&mut recv, max, io).await? {
-        DF::Differ(ids) => Ok(ids
-            .ids
-            .iter()
-            .filter_map(|id| StoreId::from_slice(id))
-            .filter(|s| ours.iter().any(|(o, _)| o == s))
-            .collect()),
+    let (answer, n) = read(&mut recv, max, io).await?;
+    bytes += n;
+    match answer {
+        DF::Differ(ids) => Ok(DigestRound {
+            differ: ids
+                .ids
+                .iter()
+                .filter_map(|id| StoreId::from_slice(id))
+                .filter(|s| ours.iter().any(|(o, _)| o == s))
+                .collect(),
+            bytes,
+        }),
         other => Err(unexpected("differ", &other)),
     }
 }
 
-async fn read(recv: &mut RecvStream, max: usize, io: Duration) -> Result<DF> {
-    let (f, _) = frame::read::<pb::DigestsFrame>(recv, max, io, "digests frame").await?;
+async fn read(recv: &mut RecvStream, max: usize, io: Duration) -> Result<(DF, u64)> {
+    let (f, n) = frame::read::<pb::DigestsFrame>(recv, max, io, "digests frame").await?;
     match f.kind {
         Some(DF::Error(e)) => Err(NetError::Refused(e)),
-        Some(k) => Ok(k),
+        Some(k) => Ok((k, n as u64)),
         None => Err(NetError::Protocol("empty digests frame".into())),
     }
 }
@@ -140,7 +159,7 @@ pub(crate) async fn serve(
         let _ = send.finish();
         return Ok(());
     }
-    let theirs = match read(&mut recv, max, io).await? {
+    let theirs = match read(&mut recv, max, io).await?.0 {
         DF::Stores(s) => s.stores,
         other => return Err(unexpected("stores", &other)),
     };
@@ -184,7 +203,7 @@ impl Backoff {
 /// One peer's part of a round: the digests question, then a sync of each
 /// differing store. Stores found equal are recorded as in sync.
 async fn with_peer(inner: Arc<Inner>, peer: AuthorId) -> Result<usize> {
-    let differ = differing(&inner, peer).await?;
+    let differ = differing(&inner, peer).await?.differ;
     let i = Arc::clone(&inner);
     let shared = blocking(move || shared(&i, &peer)).await??;
     for (s, _) in &shared {

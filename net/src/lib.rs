@@ -42,6 +42,7 @@ use std::time::Duration;
 use lattice_kernel::{AuthorId, StoreId};
 
 pub use admission::{OVERLAY_ALPN_PREFIX, overlay_alpn};
+pub use anti_entropy::DigestRound;
 pub use error::{NetError, Result};
 pub use frame::MAX_FRAME;
 pub use gossip::{Announcer, topic_id};

@@ -349,7 +349,7 @@ impl Net {
     /// The stores whose logs differ between us and `peer`, found with one
     /// digests exchange for all shared stores (what anti-entropy asks
     /// first; see `anti_entropy`).
-    pub async fn differing_stores(&self, peer: AuthorId) -> Result<Vec<StoreId>> {
+    pub async fn differing_stores(&self, peer: AuthorId) -> Result<crate::DigestRound> {
         crate::anti_entropy::differing(&self.inner, peer).await
     }
 
