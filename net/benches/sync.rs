@@ -156,6 +156,23 @@ async fn main() {
         st.bytes
     );
 
+    // Catch-up of 100k entries (issue 11: < 4 s idle), on a fresh pair.
+    let s2 = StoreId::random();
+    let d = node(s2).await;
+    let e = node(s2).await;
+    link(&[&d, &e]);
+    write(&d.kernel, s2, 100_000);
+    let st = e.net.sync_store(d.net.id(), s2).await.unwrap();
+    assert_eq!(st.received, 100_000);
+    println!(
+        "full catch-up 100000 entries: {:.2} s ({:.0} entries/s), {} bytes",
+        st.duration.as_secs_f64(),
+        100_000.0 / st.duration.as_secs_f64(),
+        st.bytes
+    );
+    d.net.shutdown().await;
+    e.net.shutdown().await;
+
     // Gossip latency: append on A, commit seen on B and C.
     a.hook.gossip.store(true, Ordering::SeqCst);
     let t0 = Instant::now();
