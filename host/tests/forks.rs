@@ -102,3 +102,30 @@ fn a_forked_room_converges_on_every_node_in_any_delivery_order() {
         }
     }
 }
+
+/// A member cannot fill a store with proofs about made-up authors: a proof
+/// is held to the rule entries are, and the store refuses strangers.
+#[test]
+fn proofs_about_strangers_are_refused() {
+    let (f, _, _) = mesh(0);
+    let room = chat_store(&f, "general");
+    let stranger = lattice_kernel::Identity::generate();
+    let forge = Forger { id: &stranger };
+    let a = forge.next(&f, room, b"one".to_vec());
+    let b = forge.next(&f, room, b"two".to_vec());
+    assert_eq!((a.seq, b.seq), (1, 1));
+    let err = f
+        .kernel()
+        .add_fork_evidence(vec![a, b])
+        .expect_err("a stranger's fork is not this store's business");
+    assert!(
+        matches!(
+            err,
+            lattice_kernel::KernelError::ForkEvidence(lattice_kernel::ForkEvidenceError::Refused(
+                _
+            ))
+        ),
+        "{err}"
+    );
+    assert!(f.kernel().forks(&room).unwrap().is_empty());
+}

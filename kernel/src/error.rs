@@ -73,6 +73,8 @@ pub enum ForkEvidenceError {
         "fork evidence proves no fork: no two entries share a seq, and no entry's prev differs from the entry one seq below it"
     )]
     NoFork,
+    #[error("this store does not take the accused author's entries: {0}")]
+    Refused(ValidationError),
 }
 
 /// Failures of the kernel itself (storage, hook), as opposed to bad entries.

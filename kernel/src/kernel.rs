@@ -522,7 +522,10 @@ enum Answer {
         Vec<EntryId>,
     ),
     Sweep(Sender<Result<usize, KernelError>>, usize),
-    Evidence(Sender<Result<ForkImport, KernelError>>, ForkImport),
+    Evidence(
+        Sender<Result<ForkImport, KernelError>>,
+        Result<ForkImport, KernelError>,
+    ),
 }
 
 impl Answer {
@@ -648,7 +651,7 @@ fn run_batch(shared: &Shared, jobs: Vec<Job>) {
                 drop(r.send(Ok(report)))
             }
             Answer::Sweep(r, n) => drop(r.send(Ok(n))),
-            Answer::Evidence(r, i) => drop(r.send(Ok(i))),
+            Answer::Evidence(r, i) => drop(r.send(i)),
         }
     }
 }
@@ -731,12 +734,24 @@ fn run_job(shared: &Shared, lt: &mut LogTxn<'_>, job: Job) -> Result<Answer, (Ke
             Ok(n) => Ok(Answer::Sweep(reply, n)),
             Err(e) => Err((e, Job::Sweep { cutoff_ms, reply })),
         },
-        Job::Evidence { proof, reply } => {
-            match lt.record_evidence(hook, Some(&proof.first), &proof.second, proof.seq) {
-                Ok(i) => Ok(Answer::Evidence(reply, i)),
+        // Evidence is held to the rule entries are: an author this store
+        // would refuse (a stranger) cannot fill it with proofs, since a
+        // member could mint strangers' forks without end. A refusal is not
+        // final, like an entry's: the peer offers the proof again.
+        Job::Evidence { proof, reply } => match hook.admit(lt.txn, &proof.second) {
+            Ok(log::Admission::Refuse(why)) => Ok(Answer::Evidence(
+                reply,
+                Err(crate::error::ForkEvidenceError::Refused(why).into()),
+            )),
+            Ok(_) => match lt.record_evidence(hook, Some(&proof.first), &proof.second, proof.seq) {
+                Ok(i) => Ok(Answer::Evidence(reply, Ok(i))),
                 Err(e) => Err((e, Job::Evidence { proof, reply })),
-            }
-        }
+            },
+            Err(h) => Err((
+                KernelError::Hook(h.to_string()),
+                Job::Evidence { proof, reply },
+            )),
+        },
     }
 }
 
