@@ -395,14 +395,12 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             member: node.revoke(&member, mesh.as_deref())?,
         },
         Request::StoreSync { store } => {
-            let only = match store {
-                Some(s) => Some(node.resolve(&s, None)?.id),
-                None => None,
+            let synced = match store {
+                Some(s) => node.sync_store_now(node.resolve(&s, None)?.id)?,
+                None => node.catch_up()?,
             };
-            let results = node
-                .catch_up()?
+            let results = synced
                 .into_iter()
-                .filter(|(_, s, _)| only.is_none_or(|o| o == *s))
                 .map(|(p, s, r)| SyncView {
                     peer: p.to_hex(),
                     store: node

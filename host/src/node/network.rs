@@ -396,6 +396,23 @@ impl Node {
         Ok(results)
     }
 
+    /// Syncs one store with every known peer that may sync it (what
+    /// `store sync STORE` asks; the other stores are left to anti-entropy).
+    pub fn sync_store_now(
+        &self,
+        store: StoreId,
+    ) -> Result<Vec<(AuthorId, StoreId, Result<SyncStats, String>)>, NodeError> {
+        let n = self.network()?;
+        let mut out = Vec::new();
+        for p in n.net.peers() {
+            if self.registry.may_access(&store, &p.id) {
+                let r = n.rt.block_on(n.net.sync_store(p.id, store));
+                out.push((p.id, store, r.map_err(|e| e.to_string())));
+            }
+        }
+        Ok(out)
+    }
+
     /// Fetches plugin blobs that declared stores need and this node lacks.
     pub fn fetch_missing_blobs(&self) -> Result<usize, NodeError> {
         self.registry.refresh(&self.kernel.db().begin_read()?)?;
