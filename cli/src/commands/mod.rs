@@ -12,6 +12,7 @@ mod demo;
 mod human;
 pub(crate) mod json;
 mod request;
+mod sync;
 mod usage;
 mod watch;
 
@@ -22,7 +23,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, Result};
 
-use crate::app::{Cli, Cmd, Global};
+use crate::app::{Cli, Cmd, Global, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
@@ -98,6 +99,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// Sends a static command's request and prints the reply.
 fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
+    if let (Cmd::Store(StoreCmd::Sync { store }), false) = (&cmd, json)
+        && let Some(resp) = sync::with_progress(b, store.get())?
+    {
+        return human::print(b, &cmd, resp);
+    }
     let resp = b.call(request::request(&cmd)?)?;
     if json {
         json::print(b, &cmd, &resp)

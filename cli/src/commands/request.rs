@@ -50,7 +50,10 @@ pub fn request(cmd: &Cmd) -> Result<Request> {
             member: member.clone(),
             mesh: mesh.clone(),
         },
-        Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync { store: store.get() },
+        Cmd::Store(StoreCmd::Sync { store }) => Request::StoreSync {
+            store: store.get(),
+            progress: false,
+        },
         Cmd::Store(StoreCmd::Verify { store }) => Request::StoreVerify { store: store.get() },
         Cmd::Store(StoreCmd::Forks { store }) => Request::StoreForks { store: store.get() },
         Cmd::Plugin(PluginCmd::List) => Request::PluginList,

@@ -185,8 +185,12 @@ pub enum Request {
         mesh: Option<String>,
     },
     /// Sync now with every reachable member (all stores when `store` is none).
+    /// With `progress`, the daemon answers a `SyncProgress` frame per
+    /// (peer, store) session before the final `Synced`.
     StoreSync {
         store: Option<String>,
+        #[serde(default)]
+        progress: bool,
     },
     /// Recompute the store's log and state digests from storage and compare.
     StoreVerify {
@@ -453,6 +457,12 @@ pub enum Response {
     Forks {
         store: StoreInfo,
         forks: Vec<ForkView>,
+    },
+    /// One sync session of a `StoreSync { progress: true }` finished.
+    SyncProgress {
+        done: u32,
+        total: u32,
+        sync: SyncView,
     },
 }
 

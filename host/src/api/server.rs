@@ -141,6 +141,23 @@ fn serve_connection(node: Arc<Node>, stream: UnixStream) -> io::Result<()> {
             let to_finish = to_finish.clone();
             std::thread::spawn(move || {
                 for frame in rx {
+                    // A sync with progress answers one frame per session
+                    // as it goes, then the result, on this worker.
+                    if let Request::StoreSync {
+                        store,
+                        progress: true,
+                    } = &frame.req
+                    {
+                        let id = frame.id;
+                        let resp = service::store_sync(&node, store.as_deref(), &mut |p| {
+                            send(&writer, id, p);
+                        })
+                        .unwrap_or_else(|e| Response::node_error(&e));
+                        if !send(&writer, id, resp) {
+                            break;
+                        }
+                        continue;
+                    }
                     match service::begin(&node, frame.req, true) {
                         service::Begun::Done(resp) => {
                             if !send(&writer, frame.id, resp) {

@@ -394,33 +394,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::MeshRevoke { member, mesh } => Response::Revoked {
             member: node.revoke(&member, mesh.as_deref())?,
         },
-        Request::StoreSync { store } => {
-            let synced = match store {
-                Some(s) => node.sync_store_now(node.resolve(&s, None)?.id)?,
-                None => node.catch_up()?,
-            };
-            let results = synced
-                .into_iter()
-                .map(|(p, s, r)| SyncView {
-                    peer: p.to_hex(),
-                    store: node
-                        .registry()
-                        .get(&s)
-                        .map(|h| h.name)
-                        .unwrap_or_else(|| s.to_uuid()),
-                    ok: r.as_ref().is_ok_and(|st| !st.diverged),
-                    detail: match r {
-                        Ok(st) if st.diverged => DIVERGED.to_string(),
-                        Ok(st) => format!(
-                            "sent {} received {} in {} round trips, {} bytes",
-                            st.sent, st.received, st.round_trips, st.bytes
-                        ),
-                        Err(e) => e,
-                    },
-                })
-                .collect();
-            Response::Synced { results }
-        }
+        Request::StoreSync { store, .. } => store_sync(node, store.as_deref(), &mut |_| {})?,
         Request::StoreForks { store } => {
             let h = pick_store(node, store.as_deref())?;
             Response::Forks {
@@ -494,6 +468,46 @@ pub fn watch(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
+}
+
+/// `store sync`: every (peer, store) session, with a `SyncProgress`
+/// response to `progress` after each; returns the final `Synced`.
+pub fn store_sync(
+    node: &Node,
+    store: Option<&str>,
+    progress: &mut dyn FnMut(Response),
+) -> Result<Response, NodeError> {
+    let only = match store {
+        Some(s) => Some(node.resolve(s, None)?.id),
+        None => None,
+    };
+    let view = |(p, s, r): &crate::node::network::SyncResult| SyncView {
+        peer: p.to_hex(),
+        store: node
+            .registry()
+            .get(s)
+            .map(|h| h.name)
+            .unwrap_or_else(|| s.to_uuid()),
+        ok: r.as_ref().is_ok_and(|st| !st.diverged),
+        detail: match r {
+            Ok(st) if st.diverged => DIVERGED.to_string(),
+            Ok(st) => format!(
+                "sent {} received {} in {} round trips, {} bytes",
+                st.sent, st.received, st.round_trips, st.bytes
+            ),
+            Err(e) => e.clone(),
+        },
+    };
+    let results = node.sync_now(only, &mut |done, total, r| {
+        progress(Response::SyncProgress {
+            done,
+            total,
+            sync: view(r),
+        })
+    })?;
+    Ok(Response::Synced {
+        results: results.iter().map(view).collect(),
+    })
 }
 
 /// A sync whose peer held our log but computed another state.

@@ -22,6 +22,9 @@ const INVITES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("host_invite
 const PEERS: TableDefinition<&[u8], &str> = TableDefinition::new("host_peers");
 
 /// The network half of a running node.
+/// One sync session's outcome: (peer, store, stats or why it failed).
+pub type SyncResult = (AuthorId, StoreId, Result<SyncStats, String>);
+
 pub struct Network {
     pub net: Net,
     pub rt: tokio::runtime::Handle,
@@ -396,21 +399,44 @@ impl Node {
         Ok(results)
     }
 
-    /// Syncs one store with every known peer that may sync it (what
-    /// `store sync STORE` asks; the other stores are left to anti-entropy).
-    pub fn sync_store_now(
+    /// Syncs `only` (else every store) with every known peer that may
+    /// sync it, one session at a time, calling `each(done, total, result)`
+    /// after each: what `store sync` shows progress with. Without `only`,
+    /// a second pass covers stores the synced root stores declared.
+    pub fn sync_now(
         &self,
-        store: StoreId,
-    ) -> Result<Vec<(AuthorId, StoreId, Result<SyncStats, String>)>, NodeError> {
+        only: Option<StoreId>,
+        each: &mut dyn FnMut(u32, u32, &SyncResult),
+    ) -> Result<Vec<SyncResult>, NodeError> {
+        self.fetch_missing_blobs()?;
         let n = self.network()?;
-        let mut out = Vec::new();
-        for p in n.net.peers() {
-            if self.registry.may_access(&store, &p.id) {
-                let r = n.rt.block_on(n.net.sync_store(p.id, store));
-                out.push((p.id, store, r.map_err(|e| e.to_string())));
+        let mut results: Vec<SyncResult> = Vec::new();
+        for _ in 0..if only.is_some() { 1 } else { 2 } {
+            let stores: Vec<StoreId> = match only {
+                Some(s) => vec![s],
+                None => self.registry.stores().into_iter().map(|h| h.id).collect(),
+            };
+            let peers = n.net.peers();
+            let pairs: Vec<(AuthorId, StoreId)> = stores
+                .iter()
+                .flat_map(|s| peers.iter().map(move |p| (p.id, *s)))
+                .filter(|(p, s)| self.registry.may_access(s, p))
+                .filter(|pair| !results.iter().any(|r| (r.0, r.1) == *pair))
+                .collect();
+            let total = (results.len() + pairs.len()) as u32;
+            for (p, s) in pairs {
+                let r = n.rt.block_on(n.net.sync_store(p, s));
+                results.push((p, s, r.map_err(|e| e.to_string())));
+                each(results.len() as u32, total, results.last().expect("pushed"));
+            }
+            let before = self.registry.stores().len();
+            self.registry.refresh(&self.kernel.db().begin_read()?)?;
+            self.fetch_missing_blobs()?;
+            if self.registry.stores().len() == before {
+                break;
             }
         }
-        Ok(out)
+        Ok(results)
     }
 
     /// Fetches plugin blobs that declared stores need and this node lacks.
