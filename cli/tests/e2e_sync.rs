@@ -27,10 +27,28 @@ fn store_sync_one_store_or_all_with_json_lines() {
     assert_eq!(lines[0]["store"], "general");
     assert_eq!(lines[0]["peer"], xid.as_str());
     assert_eq!(lines[0]["ok"], true, "{one}");
-    // All stores: general and settings (and the mesh's root store) with X.
-    let all = f.run(&["store", "sync"]).ok().stdout;
+    // All stores: general and settings (and the mesh's root store) with X;
+    // progress on stderr, a plain line per session when it is not a
+    // terminal ("synced STORE with PEER (n/total)").
+    let r = f.run(&["store", "sync"]).ok();
+    let all = r.stdout;
     assert!(all.contains("general") && all.contains("settings"), "{all}");
     assert!(all.lines().all(|l| l.contains(" ok ")), "{all}");
+    let progress: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("synced "))
+        .collect();
+    assert_eq!(progress.len(), all.lines().count(), "{}", r.stderr);
+    let n = progress.len();
+    assert!(
+        progress[n - 1].ends_with(&format!("({n}/{n})")),
+        "{progress:?}"
+    );
+    assert!(
+        progress.iter().any(|l| l.contains(&xid[..8])),
+        "{progress:?}"
+    );
     f.run(&["store", "sync", "nosuch"])
         .fails_with("unknown store `nosuch`");
 }
