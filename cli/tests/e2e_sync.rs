@@ -1,5 +1,6 @@
 //! `lattice store sync` on two real daemons: one store or all of them, text
-//! and JSON, and the errors a user meets (no daemon, no such store).
+//! and JSON, progress lines, and the errors a user meets (no daemon, no
+//! such store); `mesh join`'s progress too.
 
 #[path = "support/mod.rs"]
 mod common;
@@ -15,7 +16,14 @@ fn store_sync_one_store_or_all_with_json_lines() {
     assert!(r.stderr.contains("\"kind\":\"offline\""), "{}", r.stderr);
     let _df = f.daemon();
     let _dx = x.daemon();
-    join(&f, &x);
+    // `mesh join` shows the progress of its catch-up the same way.
+    let token = f.run(&["mesh", "invite"]).ok().stdout.trim().to_string();
+    let joined = x.run(&["mesh", "join", &token]).ok();
+    assert!(
+        joined.stderr.lines().any(|l| l.starts_with("synced ")),
+        "{}",
+        joined.stderr
+    );
     let xid = node_id(&x);
     // One store: one line per member peer, for that store only.
     let one = f.run(&["--json", "store", "sync", "general"]).ok().stdout;

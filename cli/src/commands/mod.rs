@@ -23,7 +23,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, Result};
 
-use crate::app::{Cli, Cmd, Global, StoreCmd};
+use lattice_host::api::Request;
+
+use crate::app::{Cli, Cmd, Global, MeshCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
@@ -99,8 +101,19 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// Sends a static command's request and prints the reply.
 fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
-    if let (Cmd::Store(StoreCmd::Sync { store }), false) = (&cmd, json)
-        && let Some(resp) = sync::with_progress(b, store.get())?
+    let streamed = match &cmd {
+        Cmd::Store(StoreCmd::Sync { store }) if !json => Some(Request::StoreSync {
+            store: store.get(),
+            progress: true,
+        }),
+        Cmd::Mesh(MeshCmd::Join { token }) if !json => Some(Request::MeshJoin {
+            token: token.clone(),
+            progress: true,
+        }),
+        _ => None,
+    };
+    if let Some(req) = streamed
+        && let Some(resp) = sync::with_progress(b, req)?
     {
         return human::print(b, &cmd, resp);
     }

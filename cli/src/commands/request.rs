@@ -41,6 +41,7 @@ pub fn request(cmd: &Cmd) -> Result<Request> {
         },
         Cmd::Mesh(MeshCmd::Join { token }) => Request::MeshJoin {
             token: token.clone(),
+            progress: false,
         },
         Cmd::Mesh(MeshCmd::Peers) => Request::MeshPeers,
         Cmd::Mesh(MeshCmd::Leave { mesh }) => Request::MeshLeave {

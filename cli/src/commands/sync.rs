@@ -1,7 +1,8 @@
-//! `lattice store sync` through a daemon, with its progress: a bar on a
-//! terminal, one plain line per session otherwise (a log, a pipe). The
-//! daemon streams a `SyncProgress` frame per (peer, store) session, then
-//! the result, which `human` prints as for any command.
+//! `lattice store sync` and `lattice mesh join` through a daemon, with
+//! their progress: a bar on a terminal, one plain line per session
+//! otherwise (a log, a pipe). The daemon streams a `SyncProgress` frame per
+//! (peer, store) session, then the result, which `human` prints as for any
+//! command.
 
 use std::io::IsTerminal as _;
 
@@ -12,18 +13,15 @@ use lattice_host::api::{Request, Response};
 use crate::backend::Backend;
 use crate::fail::Failure;
 
-/// The final reply of a sync with progress shown, or `None` when there is
-/// no daemon to stream from (the caller asks the plain way, which fails
-/// with the "needs the daemon" error).
-pub fn with_progress(b: &mut Backend, store: Option<String>) -> Result<Option<Response>> {
+/// The final reply of `req` (sent with `progress: true`) with progress
+/// shown, or `None` when there is no daemon to stream from (the caller asks
+/// the plain way, which fails with the "needs the daemon" error).
+pub fn with_progress(b: &mut Backend, req: Request) -> Result<Option<Response>> {
     let who = crate::plugin_cmd::readable(b);
     let Backend::Daemon(c) = b else {
         return Ok(None);
     };
-    c.send(Request::StoreSync {
-        store,
-        progress: true,
-    })?;
+    c.send(req)?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let pb = ProgressBar::new(0);
         if let Ok(style) = ProgressStyle::with_template("syncing [{bar:30}] {pos}/{len} {wide_msg}")

@@ -166,8 +166,12 @@ pub enum Request {
         #[serde(default)]
         mesh: Option<String>,
     },
+    /// With `progress`, the daemon answers a `SyncProgress` frame per sync
+    /// session of the catch-up before the final `Mesh`.
     MeshJoin {
         token: String,
+        #[serde(default)]
+        progress: bool,
     },
     MeshPeers,
     /// Who is online in a store's room and whether they hold our log.

@@ -143,16 +143,10 @@ fn serve_connection(node: Arc<Node>, stream: UnixStream) -> io::Result<()> {
                 for frame in rx {
                     // A sync with progress answers one frame per session
                     // as it goes, then the result, on this worker.
-                    if let Request::StoreSync {
-                        store,
-                        progress: true,
-                    } = &frame.req
-                    {
-                        let id = frame.id;
-                        let resp = service::store_sync(&node, store.as_deref(), &mut |p| {
-                            send(&writer, id, p);
-                        })
-                        .unwrap_or_else(|e| Response::node_error(&e));
+                    let id = frame.id;
+                    if let Some(resp) = service::with_progress(&node, &frame.req, &mut |p| {
+                        send(&writer, id, p);
+                    }) {
                         if !send(&writer, id, resp) {
                             break;
                         }

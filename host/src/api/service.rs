@@ -327,12 +327,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             )?;
             Response::Invite { token, expires_ms }
         }
-        Request::MeshJoin { token } => {
-            let m = node.join(&token)?;
-            Response::Mesh {
-                mesh: mesh_info(node, &m),
-            }
-        }
+        Request::MeshJoin { token, .. } => mesh_join(node, &token, &mut |_| {})?,
         Request::Presence { store } => {
             let h = pick_store(node, store.as_deref())?;
             let members = node
@@ -470,18 +465,49 @@ pub fn watch(
     }
 }
 
-/// `store sync`: every (peer, store) session, with a `SyncProgress`
-/// response to `progress` after each; returns the final `Synced`.
-pub fn store_sync(
+/// A request that reports progress as it goes (`progress: true` on
+/// `StoreSync` or `MeshJoin`): runs it, handing each `SyncProgress` to
+/// `progress`, and returns the final answer. `None` for any other request.
+pub fn with_progress(
     node: &Node,
-    store: Option<&str>,
+    req: &Request,
+    progress: &mut dyn FnMut(Response),
+) -> Option<Response> {
+    let r = match req {
+        Request::StoreSync {
+            store,
+            progress: true,
+        } => store_sync(node, store.as_deref(), progress),
+        Request::MeshJoin {
+            token,
+            progress: true,
+        } => mesh_join(node, token, progress),
+        _ => return None,
+    };
+    Some(r.unwrap_or_else(|e| Response::node_error(&e)))
+}
+
+/// `mesh join`, with a `SyncProgress` per session of its catch-up.
+pub fn mesh_join(
+    node: &Node,
+    token: &str,
     progress: &mut dyn FnMut(Response),
 ) -> Result<Response, NodeError> {
-    let only = match store {
-        Some(s) => Some(node.resolve(s, None)?.id),
-        None => None,
-    };
-    let view = |(p, s, r): &crate::node::network::SyncResult| SyncView {
+    let m = node.join_with(token, &mut |done, total, r| {
+        progress(Response::SyncProgress {
+            done,
+            total,
+            sync: sync_view(node, r),
+        })
+    })?;
+    Ok(Response::Mesh {
+        mesh: mesh_info(node, &m),
+    })
+}
+
+/// One sync session as the API shows it.
+fn sync_view(node: &Node, (p, s, r): &crate::node::network::SyncResult) -> SyncView {
+    SyncView {
         peer: p.to_hex(),
         store: node
             .registry()
@@ -497,7 +523,21 @@ pub fn store_sync(
             ),
             Err(e) => e.clone(),
         },
+    }
+}
+
+/// `store sync`: every (peer, store) session, with a `SyncProgress`
+/// response to `progress` after each; returns the final `Synced`.
+pub fn store_sync(
+    node: &Node,
+    store: Option<&str>,
+    progress: &mut dyn FnMut(Response),
+) -> Result<Response, NodeError> {
+    let only = match store {
+        Some(s) => Some(node.resolve(s, None)?.id),
+        None => None,
     };
+    let view = |r: &crate::node::network::SyncResult| sync_view(node, r);
     let results = node.sync_now(only, &mut |done, total, r| {
         progress(Response::SyncProgress {
             done,

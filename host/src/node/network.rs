@@ -307,6 +307,16 @@ impl Node {
     /// Joins a mesh with an invite token: redeem it, sync the root store,
     /// open every declared store (fetching plugin blobs), sync them all.
     pub fn join(&self, token: &str) -> Result<MeshRecord, NodeError> {
+        self.join_with(token, &mut |_, _, _| {})
+    }
+
+    /// [`Node::join`], calling `each` after every sync session of the
+    /// catch-up that follows admission (what `mesh join` shows progress with).
+    pub fn join_with(
+        &self,
+        token: &str,
+        each: &mut dyn FnMut(u32, u32, &SyncResult),
+    ) -> Result<MeshRecord, NodeError> {
         let invite: Invite = token
             .trim()
             .parse()
@@ -365,7 +375,7 @@ impl Node {
             }
             Err(e) => tracing::warn!(error = %e, "could not read this node's name"),
         }
-        self.catch_up()?;
+        self.sync_now(None, each)?;
         if self.setting("mesh")?.is_none() || self.meshes().len() == 1 {
             self.set_setting("mesh", &rec.root.0)?;
         }
