@@ -176,6 +176,15 @@ pub struct Setting<T> {
     pub source: Source,
 }
 
+impl<T> Setting<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Setting<U> {
+        Setting {
+            value: f(self.value),
+            source: self.source,
+        }
+    }
+}
+
 /// A flag, else its environment variable (parsed like the flag), else the
 /// file's value; `None` when all three are absent.
 fn pick<T: std::str::FromStr>(
@@ -235,12 +244,7 @@ pub struct DaemonSettings {
 impl DaemonSettings {
     pub fn resolve(a: &crate::app::DaemonArgs) -> anyhow::Result<DaemonSettings> {
         let f = &get()?.file;
-        let some = |s: Option<Setting<SocketAddr>>| {
-            s.map(|s| Setting {
-                value: Some(s.value),
-                source: s.source,
-            })
-        };
+        let some = |s: Option<Setting<SocketAddr>>| s.map(|s| s.map(Some));
         let irc = &a.irc;
         let opers = if !irc.irc_oper.is_empty() {
             Setting {
@@ -284,13 +288,7 @@ impl DaemonSettings {
             ),
             irc_motd: {
                 let m = pick(irc.irc_motd.clone(), "LATTICE_IRC_MOTD", f.irc.motd.clone())?;
-                or_default(
-                    m.map(|s| Setting {
-                        value: Some(s.value),
-                        source: s.source,
-                    }),
-                    None,
-                )
+                or_default(m.map(|s| s.map(Some)), None)
             },
             irc_opers: opers,
             irc_password: {
@@ -300,10 +298,7 @@ impl DaemonSettings {
                     f.irc.password.clone(),
                 )?;
                 or_default(
-                    p.map(|s| Setting {
-                        value: Some(s.value).filter(|v: &String| !v.is_empty()),
-                        source: s.source,
-                    }),
+                    p.map(|s| s.map(|v| Some(v).filter(|v: &String| !v.is_empty()))),
                     None,
                 )
             },

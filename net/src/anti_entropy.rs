@@ -68,16 +68,25 @@ pub struct DigestRound {
 
 /// The stores whose logs differ between us and `peer` (client side).
 pub(crate) async fn differing(inner: &Arc<Inner>, peer: AuthorId) -> Result<DigestRound> {
-    let (max, io) = (inner.config.max_frame, inner.config.io_timeout);
     let i = Arc::clone(inner);
     let ours = blocking(move || shared(&i, &peer)).await??;
+    exchange(inner, peer, &ours).await
+}
+
+/// The digests exchange for `ours`, the stores we share with `peer`.
+async fn exchange(
+    inner: &Arc<Inner>,
+    peer: AuthorId,
+    ours: &[(StoreId, [u8; 32])],
+) -> Result<DigestRound> {
+    let (max, io) = (inner.config.max_frame, inner.config.io_timeout);
     if ours.is_empty() {
         return Ok(DigestRound::default());
     }
     let (mut send, mut recv) = crate::sync::open(inner, &peer).await?;
     let req = pb::Request {
         kind: Some(pb::request::Kind::Digests(pb::DigestsRequest {
-            combined: combined(&ours),
+            combined: combined(ours),
         })),
     };
     let mut bytes = frame::write(&mut send, &req, io, "digests request").await? as u64;
@@ -203,9 +212,9 @@ impl Backoff {
 /// One peer's part of a round: the digests question, then a sync of each
 /// differing store. Stores found equal are recorded as in sync.
 async fn with_peer(inner: Arc<Inner>, peer: AuthorId) -> Result<usize> {
-    let differ = differing(&inner, peer).await?.differ;
     let i = Arc::clone(&inner);
     let shared = blocking(move || shared(&i, &peer)).await??;
+    let differ = exchange(&inner, peer, &shared).await?.differ;
     for (s, _) in &shared {
         if !differ.contains(s) {
             inner.record_sync(&peer, *s, &Ok(SyncStats::default()));

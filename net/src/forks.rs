@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use lattice_kernel::{AuthorId, ChainTip, EntryId, ForkEvidence, Kernel, SignedEntry, StoreId};
+use lattice_kernel::{AuthorId, ChainTip, EntryId, Kernel, SignedEntry, StoreId};
 
 use crate::error::{NetError, Result};
 use crate::pb;
@@ -86,20 +86,13 @@ pub struct Known(HashMap<AuthorId, (u64, Vec<SignedEntry>)>);
 
 impl Known {
     pub fn read(kernel: &Kernel, store: &StoreId) -> Result<Known> {
-        Ok(Known::from_evidence(kernel.forks(store)?))
-    }
-
-    fn from_evidence(evidence: Vec<ForkEvidence>) -> Known {
-        let mut m: HashMap<AuthorId, (u64, Vec<SignedEntry>)> = HashMap::new();
-        for f in evidence {
-            match m.get(&f.author) {
-                Some((seq, _)) if *seq <= f.seq => {}
-                _ => {
-                    m.insert(f.author, (f.seq, f.entries));
-                }
-            }
-        }
-        Known(m)
+        Ok(Known(
+            kernel
+                .fork_verdicts(store)?
+                .into_iter()
+                .map(|f| (f.author, (f.seq, f.entries)))
+                .collect(),
+        ))
     }
 
     pub fn summaries(&self) -> Vec<pb::ForkSummary> {
@@ -166,10 +159,10 @@ pub fn ranges(
                     Some(t.id)
                 } else {
                     kernel
-                        .chain_range(store, &t.author, have, 1)?
+                        .chain_index(store, &t.author, have, 1)?
                         .first()
-                        .filter(|e| e.seq == have)
-                        .map(|e| e.id)
+                        .filter(|p| p.seq == have)
+                        .map(|p| p.id)
                 };
                 ours.is_some_and(|ours| ours != id)
             }

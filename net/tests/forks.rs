@@ -7,23 +7,9 @@
 mod common;
 
 use common::*;
-use lattice_kernel::{COUNTER_BITS, Draft, EntryId, Identity, SignedEntry, StoreId, now_ms};
+use lattice_kernel::{EntryId, Identity, SignedEntry, StoreId};
 
 /// The hostile author's entry at `seq` after `prev`.
-fn forged(x: &Identity, store: StoreId, seq: u64, prev: EntryId, text: &str) -> SignedEntry {
-    SignedEntry::sign(
-        x,
-        Draft {
-            store,
-            seq,
-            prev,
-            hlc: (now_ms() << COUNTER_BITS) + seq,
-            deps: vec![],
-            payload: text.as_bytes().to_vec(),
-        },
-    )
-}
-
 fn ingest(n: &Node, e: &SignedEntry) {
     let r = n.kernel.ingest(&[e.to_wire()]).unwrap();
     assert_eq!(r.committed.len(), 1, "{:?}", r.outcomes);
@@ -40,15 +26,15 @@ async fn a_fork_at_equal_heights_travels_to_every_member_with_one_verdict() {
     let s = StoreId::random();
     mesh(&[&a, &b, &c], s);
     let x = Identity::generate();
-    let x1 = forged(&x, s, 1, EntryId::ZERO, "common");
+    let x1 = forged(&x, s, 1, EntryId::ZERO, b"common");
     for n in [&a, &b, &c] {
         ingest(n, &x1);
     }
     // Two entries at seq 2: one to A, the other to B. Equal heights, so
     // the old version-vector hello saw nothing to exchange.
     let (x2a, x2b) = (
-        forged(&x, s, 2, x1.id, "to A"),
-        forged(&x, s, 2, x1.id, "to B"),
+        forged(&x, s, 2, x1.id, b"to A"),
+        forged(&x, s, 2, x1.id, b"to B"),
     );
     ingest(&a, &x2a);
     ingest(&b, &x2b);
@@ -100,13 +86,13 @@ async fn a_fork_one_seq_apart_is_found_too() {
     let s = StoreId::random();
     mesh(&[&a, &b], s);
     let x = Identity::generate();
-    let x1 = forged(&x, s, 1, EntryId::ZERO, "common");
+    let x1 = forged(&x, s, 1, EntryId::ZERO, b"common");
     ingest(&a, &x1);
     ingest(&b, &x1);
     // A's branch is longer: B sees x3 (prev x2a) on top of its x2b.
-    let x2a = forged(&x, s, 2, x1.id, "to A");
-    let x3a = forged(&x, s, 3, x2a.id, "A again");
-    let x2b = forged(&x, s, 2, x1.id, "to B");
+    let x2a = forged(&x, s, 2, x1.id, b"to A");
+    let x3a = forged(&x, s, 3, x2a.id, b"A again");
+    let x2b = forged(&x, s, 2, x1.id, b"to B");
     ingest(&a, &x2a);
     ingest(&a, &x3a);
     ingest(&b, &x2b);

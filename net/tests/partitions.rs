@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use lattice_kernel::{COUNTER_BITS, Draft, EntryId, Identity, SignedEntry, StoreId, now_ms};
+use lattice_kernel::{EntryId, Identity, StoreId};
 
 /// xorshift64*: a seeded sequence, the same on every machine.
 struct Rng(u64);
@@ -26,20 +26,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn forged(x: &Identity, store: StoreId, seq: u64, prev: EntryId, tag: u64) -> SignedEntry {
-    SignedEntry::sign(
-        x,
-        Draft {
-            store,
-            seq,
-            prev,
-            hlc: (now_ms() << COUNTER_BITS) + seq,
-            deps: vec![],
-            payload: tag.to_be_bytes().to_vec(),
-        },
-    )
 }
 
 async fn run(seed: u64) {
@@ -67,7 +53,7 @@ async fn run(seed: u64) {
         let base = x_tip[to];
         for t in targets {
             x_tag += 1;
-            let e = forged(&x, s, base.0 + 1, base.1, x_tag);
+            let e = forged(&x, s, base.0 + 1, base.1, &x_tag.to_be_bytes());
             let r = nodes[t].kernel.ingest(&[e.to_wire()]).unwrap();
             if !r.committed.is_empty() {
                 x_tip[t] = (e.seq, e.id);

@@ -18,13 +18,15 @@ pub struct Readable {
 }
 
 impl Readable {
-    /// `alice (aca58f56)`, or the short key alone for a non-member.
+    /// `alice (aca58f56)`, or the short key alone for a non-member: the
+    /// host's [`author_label`](lattice_host::node::author_label), with the
+    /// name escaped for the terminal.
     pub fn author(&self, key: &[u8]) -> String {
-        let short = hex::encode(key.get(..4).unwrap_or(key));
-        match self.names.get(key) {
-            Some(name) => format!("{} ({short})", super::terminal_safe(name)),
-            None => short,
-        }
+        let Some(id) = lattice_kernel::AuthorId::from_slice(key) else {
+            return hex::encode(key.get(..4).unwrap_or(key));
+        };
+        let name = self.names.get(key).map(|n| super::terminal_safe(n));
+        lattice_host::node::author_label(name.as_deref(), &id)
     }
 }
 

@@ -211,7 +211,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             // root included) is marked, beside its membership status.
             let mut forked: Vec<String> = Vec::new();
             for store in std::iter::once(&s.record.root).chain(s.stores.iter().map(|h| &h.id)) {
-                for f in node.kernel().forks(store)? {
+                for f in node.kernel().fork_verdicts(store)? {
                     forked.push(f.author.to_hex());
                 }
             }
@@ -537,16 +537,15 @@ pub fn store_sync(
         Some(s) => Some(node.resolve(s, None)?.id),
         None => None,
     };
-    let view = |r: &crate::node::network::SyncResult| sync_view(node, r);
     let results = node.sync_now(only, &mut |done, total, r| {
         progress(Response::SyncProgress {
             done,
             total,
-            sync: view(r),
+            sync: sync_view(node, r),
         })
     })?;
     Ok(Response::Synced {
-        results: results.iter().map(view).collect(),
+        results: results.iter().map(|r| sync_view(node, r)).collect(),
     })
 }
 
@@ -557,21 +556,16 @@ const DIVERGED: &str =
 /// Per forked author, the lowest proven fork seq (the verdict every member
 /// with the proof reaches) and the entries of that proof.
 fn fork_views(node: &Node, h: &StoreHandle) -> Result<Vec<ForkView>, NodeError> {
-    let mut out: Vec<ForkView> = Vec::new();
-    for f in node.kernel().forks(&h.id)? {
-        let author = f.author.to_hex();
-        let view = ForkView {
-            author: author.clone(),
+    Ok(node
+        .kernel()
+        .fork_verdicts(&h.id)?
+        .into_iter()
+        .map(|f| ForkView {
+            author: f.author.to_hex(),
             seq: f.seq,
             entries: f.entries.iter().map(|e| e.id.to_hex()).collect(),
-        };
-        match out.iter_mut().find(|v| v.author == author) {
-            Some(v) if v.seq > f.seq => *v = view,
-            Some(_) => {}
-            None => out.push(view),
-        }
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// "in sync with N of M members" for a store, from the network's last

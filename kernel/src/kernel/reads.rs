@@ -93,6 +93,31 @@ impl Kernel {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<ChainPos>, KernelError> {
+        self.walk_chain(store, author, from_seq, limit, |seq, id, rec| {
+            if rec.len() < 32 {
+                return Err(KernelError::Corrupt("entry record"));
+            }
+            Ok(ChainPos {
+                seq,
+                hlc: log::u64_at(rec, 16),
+                id,
+                bytes: rec.len() - 32,
+            })
+        })
+    }
+
+    /// Walks `author`'s chain in `store` from `from_seq`, at most `limit`
+    /// positions, handing each (seq, id, stored record) to `f` in one read
+    /// transaction: the one chain walk [`Self::chain_range`] and
+    /// [`Self::chain_index`] share.
+    fn walk_chain<T>(
+        &self,
+        store: &StoreId,
+        author: &AuthorId,
+        from_seq: u64,
+        limit: usize,
+        mut f: impl FnMut(u64, EntryId, &[u8]) -> Result<T, KernelError>,
+    ) -> Result<Vec<T>, KernelError> {
         let txn = self.shared.db.begin_read()?;
         let chain = txn.open_table(log::CHAIN)?;
         let entries = txn.open_table(log::ENTRIES)?;
@@ -105,16 +130,7 @@ impl Kernel {
             let v = entries
                 .get(id.0.as_slice())?
                 .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
-            let rec = v.value();
-            if rec.len() < 32 {
-                return Err(KernelError::Corrupt("entry record"));
-            }
-            out.push(ChainPos {
-                seq: log::u64_at(k.value(), 48),
-                hlc: log::u64_at(rec, 16),
-                id,
-                bytes: rec.len() - 32,
-            });
+            out.push(f(log::u64_at(k.value(), 48), id, v.value())?);
         }
         Ok(out)
     }
@@ -200,28 +216,16 @@ impl Kernel {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<SignedEntry>, KernelError> {
-        let txn = self.shared.db.begin_read()?;
-        let chain = txn.open_table(log::CHAIN)?;
-        let entries = txn.open_table(log::ENTRIES)?;
-        let lo = log::chain_key(store, author, from_seq);
-        let hi = log::chain_key(store, author, u64::MAX);
-        let mut out = Vec::new();
-        for row in chain.range(lo.as_slice()..=hi.as_slice())?.take(limit) {
-            let (k, id) = row?;
-            let id = EntryId::from_slice(id.value()).ok_or(KernelError::Corrupt("chain record"))?;
-            let v = entries
-                .get(id.0.as_slice())?
-                .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
-            let (e, _) = decode_stored(&id, v.value())?;
-            if e.author != *author || e.seq != log::u64_at(k.value(), 48) {
+        self.walk_chain(store, author, from_seq, limit, |seq, id, rec| {
+            let (e, _) = decode_stored(&id, rec)?;
+            if e.author != *author || e.seq != seq {
                 return Err(KernelError::CorruptEntry {
                     id,
                     why: "it is not the entry its chain position names",
                 });
             }
-            out.push(e);
-        }
-        Ok(out)
+            Ok(e)
+        })
     }
 
     /// The store's entries in commit order (a causal order), from position
@@ -290,6 +294,19 @@ impl Kernel {
                     seq,
                     entries: vec![entry],
                 }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per forked author in `store`, the proof at its lowest fork seq (the
+    /// verdict: its entries from that seq on are void). [`Self::forks`]
+    /// lists each author's groups lowest first, so this keeps the first.
+    pub fn fork_verdicts(&self, store: &StoreId) -> Result<Vec<ForkEvidence>, KernelError> {
+        let mut out: Vec<ForkEvidence> = Vec::new();
+        for f in self.forks(store)? {
+            if out.last().is_none_or(|l| l.author != f.author) {
+                out.push(f);
             }
         }
         Ok(out)

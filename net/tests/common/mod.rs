@@ -284,3 +284,25 @@ pub async fn wait_neighbors(nodes: &[&Node], s: StoreId, n: usize) {
         assert!(ok.is_some(), "gossip overlay did not form");
     }
 }
+
+/// A hostile author's entry at `seq` after `prev`, signed by hand (its
+/// modified client): no deps, an HLC above now.
+pub fn forged(
+    x: &Identity,
+    store: StoreId,
+    seq: u64,
+    prev: lattice_kernel::EntryId,
+    payload: &[u8],
+) -> SignedEntry {
+    SignedEntry::sign(
+        x,
+        lattice_kernel::Draft {
+            store,
+            seq,
+            prev,
+            hlc: (lattice_kernel::now_ms() << lattice_kernel::COUNTER_BITS) + seq,
+            deps: vec![],
+            payload: payload.to_vec(),
+        },
+    )
+}
