@@ -126,6 +126,16 @@ pub struct ChainPos {
     pub bytes: usize,
 }
 
+/// A logged entry's place in a store's (HLC, id) order and its size,
+/// without the entry: what a sender sorts and packs into batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogPos {
+    pub hlc: u64,
+    pub id: EntryId,
+    /// Size of the entry's wire bytes.
+    pub bytes: usize,
+}
+
 /// Evidence of an author signing two branches of its chain: entries at
 /// `seq` with different ids, or an entry at `seq` and one at `seq + 1`
 /// whose `prev` is not it. Any replica can check it with
@@ -284,6 +294,7 @@ impl Kernel {
             let lt = LogTxn::open(&txn)?;
             drop(lt);
             txn.open_table(log::ORPHAN_AUTHORS)?;
+            log::backfill_by_time(&txn)?;
         }
         txn.commit()?;
         let clock = Hlc::new(config.max_clock_drift);

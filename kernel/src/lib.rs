@@ -30,6 +30,6 @@ pub use identity::{Identity, IdentityError, KEY_FILE};
 pub use ids::{AuthorId, EntryId, SetDigest, StoreId};
 pub use kernel::{
     AuditProblem, ChainPos, ChainTip, ForkEvidence, ForkImport, IngestReport, Kernel, KernelConfig,
-    LogAudit, LogStatus, Pending,
+    LogAudit, LogPos, LogStatus, Pending,
 };
 pub use log::{Admission, CommitHook, HookError, NoHook, Outcome, VoidAbove};

@@ -44,6 +44,10 @@ pub(crate) const FORKS: Def = TableDefinition::new("kernel_forks");
 pub(crate) const VOIDS: Def = TableDefinition::new("kernel_voids");
 /// author → count(8): orphan records held per author, for the cap.
 pub(crate) const ORPHAN_AUTHORS: Def = TableDefinition::new("kernel_orphan_authors");
+/// store ‖ hlc(8) ‖ id → (): every logged entry (the set the store's log
+/// digest sums) in (HLC, id) order, the order range-based reconciliation
+/// splits on. Unlike `kernel_order` it is the same on every replica.
+pub(crate) const BY_TIME: Def = TableDefinition::new("kernel_by_time");
 
 /// What happened to one submitted entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +164,14 @@ pub(crate) fn pair_key<const N: usize, const M: usize>(a: &[u8; N], b: &[u8; M])
     k
 }
 
+pub(crate) fn time_key(store: &StoreId, hlc: u64, id: &EntryId) -> [u8; 56] {
+    let mut k = [0u8; 56];
+    k[..16].copy_from_slice(&store.0);
+    k[16..24].copy_from_slice(&hlc.to_be_bytes());
+    k[24..].copy_from_slice(&id.0);
+    k
+}
+
 pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -194,6 +206,7 @@ pub(crate) struct LogTxn<'t> {
     orphan_age: Table<'t, Bytes, Bytes>,
     forks: Table<'t, Bytes, Bytes>,
     voids: Table<'t, Bytes, Bytes>,
+    by_time: Table<'t, Bytes, Bytes>,
     caps: Caps,
     /// Entries committed in this transaction, in order, for the post-commit
     /// notification and per-entry outcomes.
@@ -214,6 +227,7 @@ impl<'t> LogTxn<'t> {
             orphan_age: txn.open_table(ORPHAN_AGE)?,
             forks: txn.open_table(FORKS)?,
             voids: txn.open_table(VOIDS)?,
+            by_time: txn.open_table(BY_TIME)?,
             caps: Caps::default(),
             committed: Vec::new(),
         })
@@ -444,6 +458,8 @@ impl<'t> LogTxn<'t> {
         rec.extend_from_slice(&count.to_be_bytes());
         rec.extend_from_slice(&wire);
         self.entries.insert(e.id.0.as_slice(), rec.as_slice())?;
+        self.by_time
+            .insert(time_key(&e.store, e.hlc, &e.id).as_slice(), [].as_slice())?;
         self.order.insert(
             pair_key(&e.store.0, &count.to_be_bytes()).as_slice(),
             e.id.0.as_slice(),
@@ -478,6 +494,31 @@ impl<'t> LogTxn<'t> {
         self.stores.insert(e.store.0.as_slice(), meta.as_slice())?;
         Ok(())
     }
+}
+
+/// Builds `kernel_by_time` for a log written before it existed: one pass
+/// over the entries, once (an empty index beside a non-empty log).
+pub(crate) fn backfill_by_time(txn: &WriteTransaction) -> Result<(), KernelError> {
+    use redb::ReadableTableMetadata;
+    let mut by_time = txn.open_table(BY_TIME)?;
+    let entries = txn.open_table(ENTRIES)?;
+    if !by_time.is_empty()? || entries.is_empty()? {
+        return Ok(());
+    }
+    for row in entries.iter()? {
+        let (k, v) = row?;
+        let id = EntryId::from_slice(k.value()).ok_or(KernelError::Corrupt("entry key"))?;
+        let rec = v.value();
+        if rec.len() < 32 {
+            return Err(KernelError::Corrupt("entry record"));
+        }
+        let store = StoreId::from_slice(&rec[..16]).ok_or(KernelError::Corrupt("entry record"))?;
+        by_time.insert(
+            time_key(&store, u64_at(rec, 16), &id).as_slice(),
+            [].as_slice(),
+        )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn decode_store_meta(v: &[u8]) -> Result<(u64, SetDigest), KernelError> {

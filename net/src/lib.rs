@@ -29,6 +29,7 @@ pub mod gossip;
 mod invite;
 mod net;
 pub mod presence;
+mod reconcile;
 pub mod sync;
 
 pub mod pb {
@@ -49,7 +50,7 @@ pub use gossip::{Announcer, topic_id};
 pub use invite::{INVITE_PREFIX, Invite, InviteParseError};
 pub use net::{Net, PeerInfo, StoreSyncInfo};
 pub use presence::PresenceInfo;
-pub use sync::{ALPN, SyncStats};
+pub use sync::{ALPN, RECONCILE_AUTHORS, SyncStats};
 
 /// Who may sync which store. The node implements it from the mesh root
 /// store; the network layer only consults it to decide what to *serve*,

@@ -70,6 +70,10 @@ pub(crate) struct Inner {
     /// The runtime `Net::spawn` ran on, so sync methods (`add_peer`) can
     /// start tasks from any thread.
     pub runtime: tokio::runtime::Handle,
+    /// Reconciliation sessions served at once: each holds its store's whole
+    /// (HLC, id) index in memory (40 bytes an entry), so peers asking at
+    /// once wait for a slot instead of multiplying that.
+    pub reconcile_slots: tokio::sync::Semaphore,
 }
 
 impl Inner {
@@ -276,6 +280,7 @@ impl Net {
             presence: Default::default(),
             announcer: announcer.clone(),
             runtime: tokio::runtime::Handle::current(),
+            reconcile_slots: tokio::sync::Semaphore::new(crate::reconcile::SERVED_AT_ONCE),
             config,
         });
         for (id, addrs) in inner.config.peers.clone() {

@@ -9,7 +9,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use super::{ChainPos, ChainTip, ForkEvidence, Kernel, LogStatus};
+use super::{ChainPos, ChainTip, ForkEvidence, Kernel, LogPos, LogStatus};
 use crate::entry::{Limits, SignedEntry};
 use crate::error::KernelError;
 use crate::ids::{AuthorId, EntryId, SetDigest, StoreId};
@@ -131,6 +131,50 @@ impl Kernel {
                 .get(id.0.as_slice())?
                 .ok_or(KernelError::Corrupt("chain names a missing entry"))?;
             out.push(f(log::u64_at(k.value(), 48), id, v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every logged entry of `store` as (HLC, id), in that order, handed to
+    /// `f` in one read snapshot: the set range-based reconciliation works
+    /// on, and exactly the set the store's log digest sums.
+    pub fn time_index(
+        &self,
+        store: &StoreId,
+        mut f: impl FnMut(u64, &EntryId),
+    ) -> Result<(), KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::BY_TIME)?;
+        let lo = log::time_key(store, 0, &EntryId([0; 32]));
+        let hi = log::time_key(store, u64::MAX, &EntryId([0xff; 32]));
+        for row in t.range(lo.as_slice()..=hi.as_slice())? {
+            let (k, _) = row?;
+            let k = k.value();
+            let id = EntryId::from_slice(&k[24..]).ok_or(KernelError::Corrupt("time index"))?;
+            f(log::u64_at(k, 16), &id);
+        }
+        Ok(())
+    }
+
+    /// Where each of `ids` is, if it is logged in `store`: (HLC, id, wire
+    /// size), without decoding entries. Ids that are not logged, or belong
+    /// to another store, are left out: a peer asking for them learns
+    /// nothing of stores it may not read.
+    pub fn locate(&self, store: &StoreId, ids: &[EntryId]) -> Result<Vec<LogPos>, KernelError> {
+        let txn = self.shared.db.begin_read()?;
+        let t = txn.open_table(log::ENTRIES)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = t.get(id.0.as_slice())? {
+                let rec = v.value();
+                if rec.len() >= 32 && rec[..16] == store.0 {
+                    out.push(LogPos {
+                        hlc: log::u64_at(rec, 16),
+                        id: *id,
+                        bytes: rec.len() - 32,
+                    });
+                }
+            }
         }
         Ok(out)
     }
