@@ -180,6 +180,9 @@ pub struct NetConfig {
     pub sync_debounce: Duration,
     /// Largest blob `fetch_blob` accepts.
     pub max_blob: u64,
+    /// A store with more authors than this syncs by range-based
+    /// reconciliation instead of version vectors (see [`RECONCILE_AUTHORS`]).
+    pub reconcile_authors: usize,
     /// The announcer the kernel's commit hook was given, if it was created
     /// before the network (the usual order: kernel first, then `Net`).
     pub announcer: Option<Announcer>,
@@ -206,6 +209,7 @@ impl Default for NetConfig {
             sync_debounce: Duration::from_millis(50),
             presence_interval: Some(Duration::from_secs(10)),
             max_blob: 16 << 20,
+            reconcile_authors: RECONCILE_AUTHORS,
             announcer: None,
             peers: Vec::new(),
         }

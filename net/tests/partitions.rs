@@ -3,9 +3,8 @@
 //! forks its chain (one branch to each side). After the partitions heal,
 //! every node holds the same fork verdict and the same applied entries
 //! (every honest entry, the forker's below its fork), whatever the seed; the
-//! seed is printed so a failure replays. (The forker's void branches past
-//! the fork are not all carried to everyone, so whole-log digests of a
-//! forked store may still differ: docs/protocol.md, "Forks".)
+//! seed is printed so a failure replays. The whole logs meet too (one log
+//! digest): the forker's void branches travel by reconciliation over ids.
 
 mod common;
 
@@ -79,6 +78,14 @@ async fn run(seed: u64) {
     assert!(
         verdict.iter().all(|v| *v == verdict[0]) && verdict[0].is_some(),
         "seed {seed}: fork verdicts differ: {verdict:?}"
+    );
+    let logs: Vec<_> = nodes
+        .iter()
+        .map(|n| n.kernel.status(&s).unwrap().digest)
+        .collect();
+    assert!(
+        logs.iter().all(|d| *d == logs[0]),
+        "seed {seed}: log digests differ: {logs:?}"
     );
     // What each node applies: its logged entries that are not void.
     let applied: Vec<Vec<EntryId>> = nodes

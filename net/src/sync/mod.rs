@@ -122,9 +122,10 @@ pub(crate) async fn open(inner: &Arc<Inner>, peer: &AuthorId) -> Result<(SendStr
         .map_err(|e| NetError::Stream(format!("opening a stream: {e}")))
 }
 
-/// Above this many authors in a store, its version vector (~75 bytes
-/// per author, sent both ways every session) costs more than reconciling
-/// by ranges, whose cost grows with the differences instead.
+/// The default of [`crate::NetConfig::reconcile_authors`]: above this many
+/// authors in a store, its version vector (~75 bytes per author, sent both
+/// ways every session) costs more than reconciling by ranges, whose cost
+/// grows with the differences instead.
 pub const RECONCILE_AUTHORS: usize = 256;
 
 impl SyncStats {
@@ -162,7 +163,7 @@ pub(crate) async fn sync_store(
         return Err(NetError::NotMember { store, peer });
     }
     let ours = our_state(inner, store).await?;
-    if ours.tips.len() > RECONCILE_AUTHORS {
+    if ours.tips.len() > inner.config.reconcile_authors {
         return crate::reconcile::sync(inner, peer, store).await;
     }
     let mut stats = sync_vectors(inner, peer, store, ours).await?;
