@@ -82,3 +82,32 @@ fn locate_answers_only_for_the_store_asked() {
     assert_eq!(found[0].hlc, es[0].hlc);
     assert_eq!(found[0].bytes, es[0].to_wire().len());
 }
+
+#[test]
+fn store_verify_names_an_index_that_is_not_the_logged_set() {
+    let (dir, s, _, es) = filled();
+    {
+        let db = redb::Database::open(dir.path().join("log.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&[u8], &[u8]> =
+                redb::TableDefinition::new("kernel_by_time");
+            let mut t = txn.open_table(def).unwrap();
+            let mut key = Vec::new();
+            key.extend_from_slice(&s.0);
+            key.extend_from_slice(&es[0].hlc.to_be_bytes());
+            key.extend_from_slice(&es[0].id.0);
+            assert!(t.remove(key.as_slice()).unwrap().is_some());
+        }
+        txn.commit().unwrap();
+    }
+    let k = open(dir.path(), Arc::new(NoHook));
+    let txn = redb::ReadableDatabase::begin_read(k.db()).unwrap();
+    let audit = k.verify_store(&txn, &s).unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![AuditProblem::TimeIndexMismatch {
+            count: es.len() as u64 - 1
+        }]
+    );
+}

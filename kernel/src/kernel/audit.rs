@@ -54,6 +54,10 @@ pub enum AuditProblem {
         recorded: SetDigest,
         recomputed: SetDigest,
     },
+    /// Reconciliation compares this index with peers: if it is not the
+    /// logged set, sync would fetch or offer the wrong entries.
+    #[error("the (HLC, id) index holds {count} entries that are not the logged set")]
+    TimeIndexMismatch { count: u64 },
 }
 
 /// What [`Kernel::verify_store`] checked and found.
@@ -158,8 +162,31 @@ impl Kernel {
                 recomputed: audit.recomputed_digest,
             });
         }
+        let (count, digest) = time_index_summary(txn, store)?;
+        if count != audit.recomputed_count || digest != audit.recomputed_digest {
+            audit
+                .problems
+                .push(AuditProblem::TimeIndexMismatch { count });
+        }
         Ok(audit)
     }
+}
+
+/// Count and digest of the ids in `store`'s (HLC, id) index.
+fn time_index_summary(
+    txn: &ReadTransaction,
+    store: &StoreId,
+) -> Result<(u64, SetDigest), KernelError> {
+    let t = txn.open_table(log::BY_TIME)?;
+    let lo = log::time_key(store, 0, &EntryId([0; 32]));
+    let hi = log::time_key(store, u64::MAX, &EntryId([0xff; 32]));
+    let (mut count, mut digest) = (0, SetDigest::default());
+    for row in t.range(lo.as_slice()..=hi.as_slice())? {
+        let (k, _) = row?;
+        count += 1;
+        digest.add(k.value()[24..].try_into().expect("56-byte key"));
+    }
+    Ok((count, digest))
 }
 
 /// Signature check of a batch (ed25519 batch verification, split over the
