@@ -126,6 +126,56 @@ pub struct ChainPos {
     pub bytes: usize,
 }
 
+/// Entries decoded and signature-checked by [`Kernel::check`], waiting
+/// for [`Kernel::commit_checked`]. Its fields are private, so nothing
+/// unchecked can be committed through it.
+pub struct Checked {
+    /// Per entry: decided already (rejected), or `None` until committed.
+    outcomes: Vec<Option<Outcome>>,
+    valid: Vec<SignedEntry>,
+    /// Where each valid entry sits in `outcomes`.
+    valid_slots: Vec<usize>,
+}
+
+impl Checked {
+    /// Entries that passed the checks (what will be offered to the log).
+    pub fn valid(&self) -> usize {
+        self.valid.len()
+    }
+}
+
+fn check_decoded(decoded: Vec<Result<SignedEntry, crate::ValidationError>>) -> Checked {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; decoded.len()];
+    let mut ok = Vec::new();
+    let mut slots = Vec::new();
+    for (i, d) in decoded.into_iter().enumerate() {
+        match d {
+            Ok(e) => {
+                ok.push(e);
+                slots.push(i);
+            }
+            Err(err) => outcomes[i] = Some(Outcome::Rejected(err)),
+        }
+    }
+    let verdicts = verify_all(&ok);
+    let mut valid = Vec::with_capacity(ok.len());
+    let mut valid_slots = Vec::with_capacity(ok.len());
+    for ((e, v), slot) in ok.into_iter().zip(verdicts).zip(slots) {
+        match v {
+            Ok(()) => {
+                valid.push(e);
+                valid_slots.push(slot);
+            }
+            Err(err) => outcomes[slot] = Some(Outcome::Rejected(err)),
+        }
+    }
+    Checked {
+        outcomes,
+        valid,
+        valid_slots,
+    }
+}
+
 /// A logged entry's place in a store's (HLC, id) order and its size,
 /// without the entry: what a sender sorts and packs into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -396,12 +446,20 @@ impl Kernel {
     /// Validates and commits entries received from a peer. Stateless rules
     /// and signatures are checked here, in parallel, before the transaction.
     pub fn ingest(&self, wires: &[Vec<u8>]) -> Result<IngestReport, KernelError> {
+        self.commit_checked(self.check(wires))
+    }
+
+    /// Decodes and signature-checks entries from a peer without committing
+    /// them: the costly part of an ingest, and the one that needs no
+    /// commit thread, so a receiver checks its next batch while this one
+    /// commits. Only [`Self::commit_checked`] takes the result.
+    pub fn check(&self, wires: &[Vec<u8>]) -> Checked {
         let cfg = &self.shared.config;
         let decoded: Vec<_> = wires
             .iter()
             .map(|w| SignedEntry::decode(w, &cfg.limits, &self.shared.clock))
             .collect();
-        self.ingest_decoded(decoded)
+        check_decoded(decoded)
     }
 
     /// Like [`ingest`](Self::ingest) for entries already decoded.
@@ -411,37 +469,17 @@ impl Kernel {
             .into_iter()
             .map(|e| clock.check_drift(e.hlc).map(|_| e).map_err(Into::into))
             .collect();
-        self.ingest_decoded(decoded)
+        self.commit_checked(check_decoded(decoded))
     }
 
-    fn ingest_decoded(
-        &self,
-        decoded: Vec<Result<SignedEntry, crate::ValidationError>>,
-    ) -> Result<IngestReport, KernelError> {
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; decoded.len()];
-        let mut ok = Vec::new();
-        let mut slots = Vec::new();
-        for (i, d) in decoded.into_iter().enumerate() {
-            match d {
-                Ok(e) => {
-                    ok.push(e);
-                    slots.push(i);
-                }
-                Err(err) => outcomes[i] = Some(Outcome::Rejected(err)),
-            }
-        }
-        let verdicts = verify_all(&ok);
-        let mut valid = Vec::with_capacity(ok.len());
-        let mut valid_slots = Vec::with_capacity(ok.len());
-        for ((e, v), slot) in ok.into_iter().zip(verdicts).zip(slots) {
-            match v {
-                Ok(()) => {
-                    valid.push(e);
-                    valid_slots.push(slot);
-                }
-                Err(err) => outcomes[slot] = Some(Outcome::Rejected(err)),
-            }
-        }
+    /// Commits what [`Self::check`] let through (durable once it returns);
+    /// the report has one outcome per entry checked, in order.
+    pub fn commit_checked(&self, checked: Checked) -> Result<IngestReport, KernelError> {
+        let Checked {
+            mut outcomes,
+            valid,
+            valid_slots,
+        } = checked;
         let mut committed = Vec::new();
         if !valid.is_empty() {
             let (reply, rx) = bounded(1);

@@ -29,7 +29,7 @@ pub use hlc::{COUNTER_BITS, FutureDrift, Hlc, HlcTime, now_ms, wall_ms};
 pub use identity::{Identity, IdentityError, KEY_FILE};
 pub use ids::{AuthorId, EntryId, SetDigest, StoreId};
 pub use kernel::{
-    AuditProblem, ChainPos, ChainTip, ForkEvidence, ForkImport, IngestReport, Kernel, KernelConfig,
-    LogAudit, LogPos, LogStatus, Pending,
+    AuditProblem, ChainPos, ChainTip, Checked, ForkEvidence, ForkImport, IngestReport, Kernel,
+    KernelConfig, LogAudit, LogPos, LogStatus, Pending,
 };
 pub use log::{Admission, CommitHook, HookError, NoHook, Outcome, VoidAbove};

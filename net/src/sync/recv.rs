@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use iroh::endpoint::RecvStream;
-use lattice_kernel::{Kernel, Outcome, StoreId};
+use lattice_kernel::{Checked, Kernel, Outcome, StoreId};
 use prost::Message;
 
 use super::blocking;
@@ -39,8 +39,8 @@ pub(crate) fn check_store(wire: &[u8], store: &StoreId) -> Result<()> {
     Ok(())
 }
 
-async fn ingest_batch(kernel: Arc<Kernel>, wires: Vec<Vec<u8>>) -> Result<(u64, u64)> {
-    let report = blocking(move || kernel.ingest(&wires)).await??;
+async fn commit_batch(kernel: Arc<Kernel>, checked: Checked) -> Result<(u64, u64)> {
+    let report = blocking(move || kernel.commit_checked(checked)).await??;
     let mut rejected = 0;
     for o in &report.outcomes {
         if let Outcome::Rejected(e) = o {
@@ -53,8 +53,10 @@ async fn ingest_batch(kernel: Arc<Kernel>, wires: Vec<Vec<u8>>) -> Result<(u64, 
     Ok((report.committed.len() as u64, rejected))
 }
 
-/// Reads batches until `Done`, ingesting each; the next frame is read while
-/// the previous batch commits, and batches commit in arrival order.
+/// Reads batches until `Done`, ingesting each: the next frame is read,
+/// decoded and signature-checked while the previous batch commits (the
+/// checks are most of an ingest's CPU), and batches commit in arrival
+/// order.
 pub(crate) async fn pull(
     inner: &Arc<Inner>,
     recv: &mut RecvStream,
@@ -76,16 +78,21 @@ pub(crate) async fn pull(
         p.bytes += n as u64;
         match f.kind {
             Some(SF::Batch(b)) => {
-                for w in &b.entries {
-                    check_store(w, &store)?;
-                }
                 p.entries += b.entries.len() as u64;
+                let k = Arc::clone(&inner.kernel);
+                let checked = blocking(move || -> Result<Checked> {
+                    for w in &b.entries {
+                        check_store(w, &store)?;
+                    }
+                    Ok(k.check(&b.entries))
+                })
+                .await??;
                 if let Some(h) = pending.take() {
                     finish(&mut p, h.await)?;
                 }
-                pending = Some(tokio::spawn(ingest_batch(
+                pending = Some(tokio::spawn(commit_batch(
                     Arc::clone(&inner.kernel),
-                    b.entries,
+                    checked,
                 )));
             }
             Some(SF::Done(d)) => {
