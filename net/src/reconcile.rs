@@ -55,6 +55,8 @@ pub(crate) const MAX_FETCH: usize = 65_536;
 const FETCH_FRAME: usize = 8_192;
 /// Sessions one [`sync`] call runs while each fills its fetch limit.
 const MAX_SESSIONS: u32 = 16;
+/// How long a served session's message rounds may take in all.
+const MESSAGE_PHASE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Sessions a node serves at once (see `Inner::reconcile_slots`).
 pub(crate) const SERVED_AT_ONCE: usize = 2;
 
@@ -291,14 +293,14 @@ pub(crate) async fn serve(
         let _ = send.finish();
         return Ok(());
     }
-    let _slot = inner
+    let slot = inner
         .reconcile_slots
         .acquire()
         .await
         .map_err(|_| NetError::Shutdown)?;
     let k = Arc::clone(&inner.kernel);
     let first = req.message;
-    let (mut neg, reply) = blocking(move || -> Result<(Session, Vec<u8>)> {
+    let (neg, reply) = blocking(move || -> Result<(Session, Vec<u8>)> {
         let mut n = Negentropy::owned(storage(&k, &store)?, MESSAGE_LIMIT)
             .map_err(|e| neg_err("setup", e))?;
         let r = n.reconcile(&first).map_err(|e| neg_err("message", e))?;
@@ -314,10 +316,34 @@ pub(crate) async fn serve(
         message: reply,
     };
     write(inner, &mut send, RF::Hello(hello), "reconcile hello").await?;
+    // The slot and the set are held only for the message rounds, and
+    // those must end within MESSAGE_PHASE: a peer that drips messages
+    // cannot keep a slot for long.
+    let wanted = tokio::time::timeout(MESSAGE_PHASE, respond(inner, &mut send, &mut recv, neg))
+        .await
+        .map_err(|_| NetError::Timeout {
+            what: "the reconciliation rounds",
+            ms: MESSAGE_PHASE.as_millis() as u64,
+        })??;
+    drop(slot);
+    let plan = plan_for(inner, store, wanted).await?;
+    answer(inner, &mut send, &mut recv, store, plan).await?;
+    inner.touch(&peer);
+    Ok(())
+}
+
+/// The server's message rounds after its hello, then the client's fetch
+/// list. Consumes the session, so its set is freed when they end.
+async fn respond(
+    inner: &Arc<Inner>,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    mut neg: Session,
+) -> Result<Vec<EntryId>> {
     let mut rounds = 1u32;
     let mut wanted: Vec<EntryId> = Vec::new();
     loop {
-        let (f, _) = read(inner, &mut recv, "reconcile frame").await?;
+        let (f, _) = read(inner, recv, "reconcile frame").await?;
         match f {
             RF::Message(m) if wanted.is_empty() => {
                 rounds += 1;
@@ -333,7 +359,7 @@ pub(crate) async fn serve(
                 .await?;
                 neg = n;
                 let reply = r.map_err(|e| neg_err("message", e))?;
-                write(inner, &mut send, RF::Message(reply), "reconcile message").await?;
+                write(inner, send, RF::Message(reply), "reconcile message").await?;
             }
             RF::Fetch(ids) => {
                 if wanted.len() + ids.ids.len() > MAX_FETCH {
@@ -343,7 +369,7 @@ pub(crate) async fn serve(
                 }
                 wanted.extend(ids_of(&ids.ids)?);
             }
-            RF::FetchEnd(_) => break,
+            RF::FetchEnd(_) => return Ok(wanted),
             other => {
                 return Err(NetError::Protocol(format!(
                     "unexpected reconcile frame {other:?}"
@@ -351,13 +377,6 @@ pub(crate) async fn serve(
             }
         }
     }
-    // The set is no longer needed: free it before streaming.
-    drop(neg);
-    drop(_slot);
-    let plan = plan_for(inner, store, wanted).await?;
-    answer(inner, &mut send, &mut recv, store, plan).await?;
-    inner.touch(&peer);
-    Ok(())
 }
 
 #[cfg(test)]
