@@ -181,3 +181,151 @@ async fn a_non_member_is_refused_a_reconciliation() {
         n.net.shutdown().await;
     }
 }
+
+// ------------------------------------------------- a hostile member by hand
+
+use iroh::endpoint::{RecvStream, SendStream};
+use lattice_net::pb;
+use pb::reconcile_frame::Kind as RF;
+use pb::sync_frame::Kind as SF;
+use prost::Message;
+
+async fn put<M: Message>(send: &mut SendStream, m: &M) {
+    let b = m.encode_to_vec();
+    send.write_all(&(b.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
+    send.write_all(&b).await.unwrap();
+}
+
+async fn get<M: Message + Default>(recv: &mut RecvStream) -> M {
+    let mut h = [0u8; 4];
+    recv.read_exact(&mut h).await.unwrap();
+    let mut b = vec![0u8; u32::from_be_bytes(h) as usize];
+    recv.read_exact(&mut b).await.unwrap();
+    M::decode(b.as_slice()).unwrap()
+}
+
+/// The opening message of an empty set (what a fresh client sends).
+fn opening() -> Vec<u8> {
+    let mut set = negentropy::NegentropyStorageVector::new();
+    set.seal().unwrap();
+    negentropy::Negentropy::owned(set, 0)
+        .unwrap()
+        .initiate()
+        .unwrap()
+}
+
+fn request(store: StoreId, message: Vec<u8>) -> pb::Request {
+    pb::Request {
+        kind: Some(pb::request::Kind::Reconcile(pb::ReconcileRequest {
+            store_id: store.0.to_vec(),
+            message,
+            digests: None,
+        })),
+    }
+}
+
+async fn closed_for_violation(conn: &iroh::endpoint::Connection, case: &str) {
+    let why = tokio::time::timeout(std::time::Duration::from_secs(5), conn.closed())
+        .await
+        .unwrap_or_else(|_| panic!("{case}: the server did not close the connection"));
+    assert!(format!("{why:?}").contains("protocol violation"), "{why:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_a_modified_client_gets_typed_refusals_and_nothing_else() {
+    init_tracing();
+    let (a, b) = (
+        Node::quiet(test_config()).await,
+        Node::quiet(test_config()).await,
+    );
+    let (s, secret) = (StoreId::random(), StoreId::random());
+    mesh(&[&a, &b], s);
+    a.members.allow(secret, &[a.id()]);
+    let ours = a.write(s, 3, 16);
+    let hidden = a.write(secret, 1, 16).remove(0);
+    let ep = raw_endpoint().await;
+    let me = lattice_kernel::AuthorId(*ep.id().as_bytes());
+    a.members.allow(s, &[me]);
+
+    // 1. Asking for ids of a store it may not read, beside one of its own:
+    // only the store's own entry comes back.
+    let conn = dial(&ep, &a).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    put(&mut send, &request(s, opening())).await;
+    let hello: pb::ReconcileFrame = get(&mut recv).await;
+    assert!(matches!(hello.kind, Some(RF::Hello(_))), "{hello:?}");
+    let ids = vec![hidden.id.0.to_vec(), ours[0].id.0.to_vec()];
+    for kind in [RF::Fetch(pb::StoreIds { ids }), RF::FetchEnd(true)] {
+        put(&mut send, &pb::ReconcileFrame { kind: Some(kind) }).await;
+    }
+    let done = pb::SyncFrame {
+        kind: Some(SF::Done(pb::Done { count: 0 })),
+    };
+    put(&mut send, &done).await;
+    let mut got = Vec::new();
+    loop {
+        let f: pb::SyncFrame = get(&mut recv).await;
+        match f.kind {
+            Some(SF::Batch(b)) => got.extend(b.entries),
+            Some(SF::Done(d)) => {
+                assert_eq!(d.count, got.len() as u64);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, vec![ours[0].to_wire()], "only the store's own entry");
+
+    // 2. A message that is not negentropy (a version it does not speak):
+    // the connection is closed.
+    let conn = dial(&ep, &a).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    put(&mut send, &request(s, vec![0x50, 0xff, 0xff, 0xff])).await;
+    closed_for_violation(&conn, "garbage message").await;
+
+    // 3. Rounds without end: closed at the limit, not served forever.
+    let conn = dial(&ep, &a).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    put(&mut send, &request(s, opening())).await;
+    let _hello: pb::ReconcileFrame = get(&mut recv).await;
+    for _ in 0..20 {
+        let m = pb::ReconcileFrame {
+            kind: Some(RF::Message(opening())),
+        };
+        let b = m.encode_to_vec();
+        let header = (b.len() as u32).to_be_bytes();
+        if send.write_all(&header).await.is_err() || send.write_all(&b).await.is_err() {
+            break;
+        }
+    }
+    closed_for_violation(&conn, "endless rounds").await;
+
+    // 4. A fetch over the per-session limit.
+    let conn = dial(&ep, &a).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    put(&mut send, &request(s, opening())).await;
+    let _hello: pb::ReconcileFrame = get(&mut recv).await;
+    for _ in 0..9 {
+        let ids = vec![vec![7u8; 32]; 8_192];
+        let f = pb::ReconcileFrame {
+            kind: Some(RF::Fetch(pb::StoreIds { ids })),
+        };
+        let b = f.encode_to_vec();
+        let header = (b.len() as u32).to_be_bytes();
+        if send.write_all(&header).await.is_err() || send.write_all(&b).await.is_err() {
+            break;
+        }
+    }
+    closed_for_violation(&conn, "oversized fetch").await;
+
+    // The node still serves an honest member, and took nothing from these.
+    let st = b.net.sync_store(a.id(), s).await.unwrap();
+    assert_eq!(st.received, 3);
+    assert_eq!(a.count(&s), 3);
+    ep.close().await;
+    for n in [a, b] {
+        n.net.shutdown().await;
+    }
+}

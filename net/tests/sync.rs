@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use iroh::endpoint::{Connection, presets};
+use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use lattice_kernel::StoreId;
 use lattice_net::{ALPN, NetConfig, NetError};
@@ -160,23 +160,8 @@ async fn non_member_is_served_nothing() {
     b.net.shutdown().await;
 }
 
-async fn raw_endpoint() -> iroh::Endpoint {
-    iroh::Endpoint::builder(presets::Minimal)
-        .relay_mode(iroh::RelayMode::Disabled)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .bind()
-        .await
-        .unwrap()
-}
-
 async fn send_raw(ep: &iroh::Endpoint, to: &Node, bytes: &[u8]) -> Connection {
-    let mut addr = iroh::EndpointAddr::new(iroh::EndpointId::from_bytes(&to.id().0).unwrap());
-    for s in to.net.addrs() {
-        addr = addr.with_ip_addr(s);
-    }
-    let conn = ep.connect(addr, ALPN).await.unwrap();
+    let conn = dial(ep, to).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     send.write_all(bytes).await.unwrap();
     conn

@@ -306,3 +306,25 @@ pub fn forged(
         },
     )
 }
+
+/// A bare Iroh endpoint on loopback: a modified client that speaks our
+/// ALPN by hand.
+pub async fn raw_endpoint() -> iroh::Endpoint {
+    iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .bind()
+        .await
+        .unwrap()
+}
+
+/// Dials `to` on the sync ALPN from `ep`.
+pub async fn dial(ep: &iroh::Endpoint, to: &Node) -> iroh::endpoint::Connection {
+    let mut addr = iroh::EndpointAddr::new(iroh::EndpointId::from_bytes(&to.id().0).unwrap());
+    for s in to.net.addrs() {
+        addr = addr.with_ip_addr(s);
+    }
+    ep.connect(addr, lattice_net::ALPN).await.unwrap()
+}
