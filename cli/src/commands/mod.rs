@@ -11,6 +11,7 @@ mod daemon;
 mod demo;
 mod human;
 pub(crate) mod json;
+mod plugin_new;
 mod request;
 mod sync;
 mod usage;
@@ -25,7 +26,7 @@ use anyhow::{Context as _, Result};
 
 use lattice_host::api::Request;
 
-use crate::app::{Cli, Cmd, Global, MeshCmd, StoreCmd};
+use crate::app::{Cli, Cmd, Global, MeshCmd, PluginCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
@@ -84,6 +85,24 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Completions { shell } => crate::shell::completions(shell),
         Cmd::Man { dir } => crate::shell::man(dir.as_deref()),
+        Cmd::Plugin(PluginCmd::New {
+            name,
+            dir,
+            sdk_path,
+            sdk_git,
+            sdk_rev,
+        }) => plugin_new::run(
+            plugin_new::NewPlugin {
+                name: &name,
+                dir: dir.as_deref(),
+                sdk: match (sdk_path, sdk_git) {
+                    (Some(p), _) => plugin_new::SdkSource::Path(p),
+                    (None, Some(url)) => plugin_new::SdkSource::Git { url, rev: sdk_rev },
+                    (None, None) => plugin_new::SdkSource::BuiltFrom,
+                },
+            },
+            g.json,
+        ),
         Cmd::Plugin_(args) => {
             if let Some(room) = crate::chat::wanted(&args) {
                 return crate::chat::run(&dir, room);

@@ -120,3 +120,16 @@ impl Guest {
         self.0.call_apply(store, &op)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The SDK carries its own copy of the WIT (so it builds outside this
+    /// repository); a released world is frozen, so the copies never differ.
+    #[test]
+    fn the_sdk_carries_this_exact_wit() {
+        assert_eq!(
+            include_str!("../../../wit/v0.1.0/plugin.wit"),
+            include_str!("../../../plugins/sdk/wit/v0.1.0/plugin.wit"),
+        );
+    }
+}

@@ -55,7 +55,7 @@ pub use prost;
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "wit/v0.1.0",
         world: "state-machine",
         // The export macro expands inside the plugin crate, which depends on
         // this SDK only, so every path it names must go through this crate.
