@@ -312,6 +312,9 @@ pub enum PluginCmd {
     List,
     /// Validate a .wasm plugin and show its service, methods and op type.
     Inspect { path: PathBuf },
+    /// Check a .wasm plugin as the host will (imports, exports, limits,
+    /// describe) and dry-run every method; exit 1 naming each problem and its fix.
+    Check { path: PathBuf },
     /// Write a new plugin crate (a small tested to-do list CRDT) that builds with `cargo build --release`.
     New {
         /// The plugin's name: its CLI command, crate and proto package (e.g. `todo`, `task-board`).

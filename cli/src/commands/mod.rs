@@ -12,6 +12,7 @@ mod demo;
 mod human;
 pub(crate) mod json;
 mod plugin_new;
+mod plugin_show;
 mod request;
 mod sync;
 mod usage;
@@ -137,11 +138,13 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         return human::print(b, &cmd, resp);
     }
     let resp = b.call(request::request(&cmd)?)?;
+    let refused = plugin_show::refusal(&resp);
     if json {
-        json::print(b, &cmd, &resp)
+        json::print(b, &cmd, &resp)?;
     } else {
-        human::print(b, &cmd, resp)
+        human::print(b, &cmd, resp)?;
     }
+    refused.map_or(Ok(()), Err)
 }
 
 /// The schema of the plugin with this hash, for decoding a store's ops.

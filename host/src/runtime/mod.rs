@@ -27,6 +27,7 @@
 //! (`store id ‖ key → value`) and `state_digest` (`store id → digest`).
 
 mod cache;
+mod check;
 mod config;
 mod digest;
 mod error;
@@ -48,6 +49,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CacheOutcome;
+pub use check::{CheckReport, DryRun, Problem};
 pub use config::RuntimeConfig;
 pub use digest::pair_hash;
 pub use error::{CallError, LoadError, RuntimeError, StorageError};
