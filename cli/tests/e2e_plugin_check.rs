@@ -18,14 +18,15 @@ fn a_good_plugin_passes_with_every_method_dry_run() {
     let n = Node::new();
     let r = check(&n, artifacts::COUNTER).ok();
     for want in [
-        "world     lattice:plugin/state-machine@0.1.0",
-        "lattice:plugin/state@0.1.0 provided",
-        "exports   describe, prepare, apply, query",
+        "world     lattice:plugin/state-machine@0.2.0",
+        "lattice:plugin/state@0.2.0 provided",
+        "exports   describe, prepare, apply, query, migrate",
         "fuel per apply",
         "describe  counter",
         "increment      command  ok: op of",
         "applied with 1 write(s)",
         "value          query    ok: reply of",
+        "migrate        command  ok: migrate(1) ok, nothing to rewrite",
         "verdict   ok",
     ] {
         assert!(r.stdout.contains(want), "lacks {want:?}:\n{}", r.stdout);
@@ -34,9 +35,52 @@ fn a_good_plugin_passes_with_every_method_dry_run() {
         .run(&["--json", "plugin", "check", artifacts::COUNTER])
         .ok();
     let v: serde_json::Value = serde_json::from_str(j.stdout.trim()).unwrap();
-    assert_eq!(v["api_version"], "0.1.0");
-    assert_eq!(v["dry_runs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["api_version"], "0.2.0");
+    assert_eq!(v["dry_runs"].as_array().unwrap().len(), 4);
     assert!(v["problems"].as_array().unwrap().is_empty());
+}
+
+/// The counter as built against lattice:plugin@0.1.0, checked in.
+const V0_1_0: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../host/tests/fixtures/counter-v0.1.0.wasm"
+);
+
+#[test]
+fn a_0_1_0_plugin_checks_and_runs_unchanged_and_a_0_2_0_command_answers() {
+    let n = Node::new();
+    let r = check(&n, V0_1_0).ok();
+    assert!(r.stdout.contains("state-machine@0.1.0"), "{}", r.stdout);
+    assert!(!r.stdout.contains("migrate"), "{}", r.stdout);
+    n.run(&["mesh", "create"]).ok();
+    n.run(&["store", "create", "--type", V0_1_0, "--name", "old"])
+        .ok();
+    n.run(&[
+        "store",
+        "create",
+        "--type",
+        artifacts::COUNTER,
+        "--name",
+        "new",
+    ])
+    .ok();
+    // 0.1.0: a command prints its entry id only (no reply in that world).
+    let old = n.run(&["old", "increment", "--by", "4"]).ok();
+    assert_eq!(old.stdout.lines().count(), 1, "{}", old.stdout);
+    assert!(old.stdout.starts_with("hex:"), "{}", old.stdout);
+    let v = n.run(&["old", "value"]).ok();
+    assert!(v.stdout.contains("value: 4"), "{}", v.stdout);
+    // 0.2.0: the reply reaches the user, in text and in JSON.
+    let new = n.run(&["new", "increment", "--by", "4"]).ok();
+    assert!(
+        new.stdout.starts_with("hex:") && new.stdout.contains("value: 4"),
+        "{}",
+        new.stdout
+    );
+    let j = n.run(&["--json", "new", "decrement", "--by", "1"]).ok();
+    let v: serde_json::Value = serde_json::from_str(j.stdout.trim()).unwrap();
+    assert_eq!(v["reply"]["value"], "3", "{v}");
+    assert_eq!(v["seq"], "2");
 }
 
 #[test]

@@ -13,8 +13,8 @@ use prost_reflect::DynamicMessage;
 use redb::ReadableDatabase as _;
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyOutcome, CallError, Context, LoadError, Op, Plugin, Runtime};
-use super::{SUPPORTED_API_VERSIONS, v0_1_0};
+use super::{ApplyOutcome, CallError, Context, LoadError, MigrateOutcome, Op, Plugin, Runtime};
+use super::{SUPPORTED_API_VERSIONS, v0_1_0, v0_2_0};
 
 /// One finding that makes the host refuse the plugin (or makes it misbehave).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +67,7 @@ const NO_STD_FIX: &str = "build without std: start src/lib.rs with `#![no_std]` 
 fn required_exports(version: &str) -> &'static [&'static str] {
     match version {
         v0_1_0::VERSION => &["describe", "prepare", "apply", "query"],
+        v0_2_0::VERSION => &["describe", "prepare", "apply", "query", "migrate"],
         _ => &[],
     }
 }
@@ -74,6 +75,7 @@ fn required_exports(version: &str) -> &'static [&'static str] {
 fn allowed_imports(version: &str) -> &'static [&'static str] {
     match version {
         v0_1_0::VERSION => &[v0_1_0::TYPES_IMPORT, v0_1_0::STATE_IMPORT],
+        v0_2_0::VERSION => &[v0_2_0::TYPES_IMPORT, v0_2_0::STATE_IMPORT],
         _ => &[],
     }
 }
@@ -296,9 +298,11 @@ impl Runtime {
             let request = prost::Message::encode_to_vec(&default);
             let result = db.begin_read().map_err(|e| e.to_string()).and_then(|tx| {
                 Ok(if m.is_query {
-                    plugin.query(&tx, &store, &m.name, &request)
+                    plugin.query(&tx, &store, &m.name, &request).map(|b| (b, 0))
                 } else {
-                    plugin.prepare(&tx, &store, &ctx, &m.name, &request)
+                    plugin
+                        .prepare(&tx, &store, &ctx, &m.name, &request)
+                        .map(|p| (p.op, p.reply.len()))
                 })
             });
             let fail = |run: &mut DryRun, r: &mut CheckReport, what: String, fix: &str| {
@@ -321,7 +325,7 @@ impl Runtime {
                     fail(&mut run, r, format!("failed: {e}"), guest_fix(&e))
                 }
                 Ok(Err(e)) => fail(&mut run, r, format!("failed: {e}"), "see the cause"),
-                Ok(Ok(bytes)) if m.is_query => {
+                Ok(Ok((bytes, _))) if m.is_query => {
                     if DynamicMessage::decode(m.output.clone(), bytes.as_slice()).is_ok() {
                         run.outcome = format!("reply of {} bytes", bytes.len());
                     } else {
@@ -337,10 +341,68 @@ impl Runtime {
                         );
                     }
                 }
-                Ok(Ok(op)) => self.dry_apply(plugin, &db, &store, &ctx, op, &mut run, r),
+                Ok(Ok((op, reply))) => {
+                    self.dry_apply(plugin, &db, &store, &ctx, op, &mut run, r);
+                    if run.ok {
+                        run.outcome.push_str(&format!(", reply of {reply} bytes"));
+                    }
+                }
             }
             r.dry_runs.push(run);
         }
+        self.dry_migrate(plugin, &db, &store, r);
+    }
+
+    /// `migrate(own state version)` on empty state must succeed and write
+    /// nothing: that is what a store switching between two builds of the
+    /// same layout runs.
+    fn dry_migrate(
+        &self,
+        plugin: &Plugin,
+        db: &redb::Database,
+        store: &[u8; 16],
+        r: &mut CheckReport,
+    ) {
+        let v = plugin.info().state_version;
+        let profile = self.config().profile;
+        let outcome = db.begin_write().map_err(|e| e.to_string()).and_then(|tx| {
+            plugin
+                .migrate_with(&tx, store, v, &profile)
+                .map_err(|e| e.to_string())
+        });
+        let mut run = DryRun {
+            method: "migrate".into(),
+            query: false,
+            input: format!("from-version {v}"),
+            output: String::new(),
+            outcome: String::new(),
+            ok: true,
+        };
+        let fix = "migrate(from) with `from` = STATE_VERSION must return Ok(()) and write nothing (the SDK's default migrate does)";
+        let bad = match outcome {
+            Ok(MigrateOutcome::Unsupported) => return, // a 0.1.0 plugin
+            Ok(MigrateOutcome::Migrated { writes: 0 }) => {
+                run.outcome = format!("migrate({v}) ok, nothing to rewrite");
+                None
+            }
+            Ok(MigrateOutcome::Migrated { writes }) => Some(format!(
+                "migrate({v}) from its own state version wrote {writes} key(s)"
+            )),
+            Ok(MigrateOutcome::Refused(msg)) => Some(format!(
+                "migrate({v}) from its own state version refused: {msg}"
+            )),
+            Ok(MigrateOutcome::Failed(e)) => Some(format!("migrate({v}) failed: {e}")),
+            Err(e) => Some(format!("host error: {e}")),
+        };
+        if let Some(cause) = bad {
+            run.ok = false;
+            run.outcome = cause.clone();
+            r.problems.push(Problem {
+                cause,
+                fix: fix.into(),
+            });
+        }
+        r.dry_runs.push(run);
     }
 
     #[allow(clippy::too_many_arguments)]
