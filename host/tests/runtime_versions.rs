@@ -6,7 +6,7 @@
 mod runtime_common;
 use runtime_common::*;
 
-use lattice_host::runtime::{MigrateOutcome, Profile};
+use lattice_host::runtime::{CallError, MigrateOutcome, Profile};
 use prost_reflect::Value;
 
 const V0_1_0: &[u8] = include_bytes!("fixtures/counter-v0.1.0.wasm");
@@ -104,4 +104,76 @@ fn check_reports_each_version_and_runs_migrate_only_where_it_exists() {
         .find(|d| d.method == "Increment")
         .unwrap();
     assert!(inc.outcome.contains("reply of 2 bytes"), "{inc:?}");
+}
+
+fn evil_rows(d: &Db, evil: &lattice_host::runtime::Plugin, n: u64) {
+    for i in 0..n {
+        let payload = encode(
+            &evil.info().op_type,
+            &[
+                ("kind", Value::EnumNumber(0)),
+                ("key", bytes(format!("m/{i:06}").as_bytes())),
+                ("value", bytes(b"v")),
+            ],
+        );
+        apply(d, evil, &STORE, &op(1, i + 1, 10 + i, vec![], payload));
+    }
+}
+
+/// A migration rewrites rows in one transaction, the same on every
+/// replica; a refusal or a failure leaves nothing behind.
+#[test]
+fn migrate_rewrites_deterministically_and_a_refusal_or_trap_writes_nothing() {
+    let evil = load(&wasm(EVIL));
+    let profile = Profile::CURRENT;
+    let migrated = |from: u32| {
+        let d = db();
+        evil_rows(&d, &evil, 300);
+        let tx = d.db.begin_write().unwrap();
+        let out = evil.migrate_with(&tx, &STORE, from, &profile).unwrap();
+        tx.commit().unwrap();
+        (out, digest(&d, &STORE), d)
+    };
+    let (out, a, d) = migrated(1000);
+    assert_eq!(out, MigrateOutcome::Migrated { writes: 300 });
+    let (_, b, _) = migrated(1000);
+    assert_eq!(a, b, "two replicas migrate to the same state");
+    let v = ask(&d, &evil, &STORE, "Get", &[("key", bytes(b"m/000299"))]);
+    assert_eq!(field(&v, "value").as_bytes().unwrap().as_ref(), b"v\x01");
+
+    let (out, untouched, d) = migrated(1);
+    assert_eq!(out, MigrateOutcome::Migrated { writes: 0 });
+    let (out, refused, _) = migrated(1001);
+    assert!(
+        matches!(out, MigrateOutcome::Refused(ref m) if m.contains("refuses")),
+        "{out:?}"
+    );
+    assert_eq!(
+        refused, untouched,
+        "a refused migration's writes are discarded"
+    );
+    let v = ask(&d, &evil, &STORE, "Get", &[("key", bytes(b"migrated"))]);
+    assert_eq!(field(&v, "found").as_bool(), Some(false));
+    let (out, trapped, _) = migrated(1002);
+    assert!(
+        matches!(out, MigrateOutcome::Failed(CallError::OutOfFuel { .. })),
+        "{out:?}"
+    );
+    assert_eq!(trapped, untouched);
+}
+
+/// A 0.2.0 command whose reply does not decode as its reply type is
+/// refused before anything is logged (the caller could not read it).
+#[test]
+fn a_reply_that_does_not_decode_refuses_the_command() {
+    let evil = load(&wasm(EVIL));
+    let d = db();
+    let tx = d.db.begin_read().unwrap();
+    let err = evil
+        .prepare(&tx, &STORE, &ctx(1, 9), "BadReply", &[])
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Guest(m) if m.contains("does not decode as lattice.testing.evil.Value")),
+        "{err:?}"
+    );
 }

@@ -61,6 +61,9 @@ pub struct CheckReport {
     pub problems: Vec<Problem>,
 }
 
+/// Methods dry-run at most (each may burn a call's whole fuel budget).
+const MAX_DRY_RUNS: usize = 64;
+
 const NO_STD_FIX: &str = "build without std: start src/lib.rs with `#![no_std]` and `extern crate alloc;`, depend on lattice-plugin-sdk (it supplies the allocator, panic handler and memcmp), and check `cargo tree` for a dependency that enables std";
 
 /// The exports every supported world requires.
@@ -285,7 +288,17 @@ impl Runtime {
             author: vec![1; 32],
             hlc: 1 << 16,
         };
-        for m in &info.methods {
+        // Each dry run may spend a whole call's fuel: bound the total.
+        if info.methods.len() > MAX_DRY_RUNS {
+            r.problems.push(Problem {
+                cause: format!(
+                    "the service has {} methods; only the first {MAX_DRY_RUNS} were dry-run",
+                    info.methods.len()
+                ),
+                fix: "split the plugin: a store's service should be a handful of methods".into(),
+            });
+        }
+        for m in info.methods.iter().take(MAX_DRY_RUNS) {
             let mut run = DryRun {
                 method: m.name.clone(),
                 query: m.is_query,
