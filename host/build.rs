@@ -25,6 +25,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "LATTICE_TEST_PLUGIN_GLOBAL_WASM",
     ),
     (
+        "lattice-test-partial",
+        "partial",
+        "LATTICE_TEST_PLUGIN_PARTIAL_WASM",
+    ),
+    (
         "lattice-test-wasi",
         "wasi_import",
         "LATTICE_TEST_PLUGIN_WASI_WASM",

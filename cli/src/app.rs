@@ -310,6 +310,27 @@ pub enum StoreCmd {
 pub enum PluginCmd {
     /// Shipped plugins and plugins used by stores.
     List,
-    /// Validate a .wasm plugin and show its methods.
+    /// Validate a .wasm plugin and show its service, methods and op type.
     Inspect { path: PathBuf },
+    /// Check a .wasm plugin as the host will (imports, exports, limits,
+    /// describe) and dry-run every method; exit 1 naming each problem and its fix.
+    Check { path: PathBuf },
+    /// Write a new plugin crate (a small tested to-do list CRDT) that builds with `cargo build --release`.
+    New {
+        /// The plugin's name: its CLI command, crate and proto package (e.g. `todo`, `task-board`).
+        name: String,
+        /// The crate's directory [default: ./NAME]; it must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Depend on the SDK in this Lattice checkout (or its plugins/ folder)
+        /// [default: the sources this binary was built from].
+        #[arg(long, value_name = "DIR", conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// Depend on the SDK from this git repository instead.
+        #[arg(long, value_name = "URL")]
+        sdk_git: Option<String>,
+        /// The git revision (commit, tag) for --sdk-git.
+        #[arg(long, value_name = "REV", requires = "sdk_git")]
+        sdk_rev: Option<String>,
+    },
 }

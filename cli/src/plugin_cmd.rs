@@ -158,14 +158,24 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     else {
         bail!("unexpected reply to a call")
     };
+    let msg = DynamicMessage::decode(method.output(), reply.0.as_slice())
+        .context("decoding the reply")?;
     if let Some(e) = entry {
+        // A command's reply (lattice:plugin@0.2.0) comes after the entry id;
+        // an all-defaults reply (every 0.1.0 plugin's) prints nothing more.
         if json {
+            let reply: serde_json::Value =
+                serde_json::from_str(&dynamic::render_json(&msg)).unwrap_or_default();
             outln!(
                 "{}",
-                serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq.to_string(), "hlc": e.hlc.to_string() })
+                serde_json::json!({ "store": store.name, "entry": e.id, "seq": e.seq.to_string(), "hlc": e.hlc.to_string(), "reply": reply })
             );
         } else {
             outln!("hex:{}", e.id);
+            if !reply.0.is_empty() {
+                let text = dynamic::render_text_with(&msg, &readable(b));
+                outln!("{}", text.trim_end());
+            }
             eprintln!(
                 "committed to `{}` as entry {} (seq {})",
                 store.name,
@@ -175,8 +185,6 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
         }
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    let msg = DynamicMessage::decode(method.output(), reply.0.as_slice())
-        .context("decoding the reply")?;
     // A room's members: the plugin knows who wrote; presence (gossip, not
     // the log) knows who is online now and who holds our log.
     let presence = (plugin.name == "chat" && method.name() == "Members")

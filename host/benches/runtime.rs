@@ -7,12 +7,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lattice_host::runtime::{ApplyOutcome, Context, Op, Plugin, Runtime, RuntimeConfig, builtin};
+use lattice_host::runtime::{
+    ApplyOutcome, Context, MigrateOutcome, Op, Plugin, Profile, Runtime, RuntimeConfig, builtin,
+};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, Value};
 use redb::{Database, Durability, ReadableDatabase};
 
 const EVIL: &str = env!("LATTICE_TEST_PLUGIN_EVIL_WASM");
+const COUNTER: &str = env!("LATTICE_PLUGIN_COUNTER_WASM");
+/// The counter as built against lattice:plugin@0.1.0 (checked in).
+const COUNTER_V0_1_0: &[u8] = include_bytes!("../tests/fixtures/counter-v0.1.0.wasm");
 const STORE: [u8; 16] = [1; 16];
 
 fn encode(desc: &prost_reflect::MessageDescriptor, fields: &[(&str, Value)]) -> Vec<u8> {
@@ -58,6 +63,7 @@ fn kv_payloads(p: &Plugin, db: &Database, from: u64, count: u64) -> Vec<Vec<u8>>
             );
             p.prepare(&tx, &[0xee; 16], &ctx, "Put", &req)
                 .expect("prepare")
+                .op
         })
         .collect()
 }
@@ -133,6 +139,103 @@ fn bench(c: &mut Criterion) {
             t
         })
     });
+    // The same counter op through the 0.1.0 and the 0.2.0 bindings.
+    let counters = [
+        (
+            "counter increment, lattice:plugin@0.1.0",
+            rt.load(COUNTER_V0_1_0).expect("0.1.0"),
+        ),
+        (
+            "counter increment, lattice:plugin@0.2.0",
+            rt.load(&std::fs::read(COUNTER).expect("counter wasm"))
+                .expect("0.2.0"),
+        ),
+    ];
+    for (name, p) in &counters {
+        let inc = encode(&p.info().op_type, &[("increment", Value::U64(1))]);
+        let mut counter = 0u64;
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                let ops: Vec<Op> = (0..iters)
+                    .map(|i| op(20_000_000 + counter + i, inc.clone()))
+                    .collect();
+                counter += iters;
+                let mut tx = db.begin_write().expect("write");
+                tx.set_durability(Durability::None).expect("durability");
+                let start = Instant::now();
+                for o in &ops {
+                    black_box(p.apply(&tx, &[2; 16], o).expect("apply"));
+                }
+                let t = start.elapsed();
+                tx.commit().expect("commit");
+                t
+            })
+        });
+    }
+    g.finish();
+
+    // --- a migration rewriting 100k rows in one transaction (evil's
+    // migrate(1000): every `m/` row gets a byte appended). Profile v1's
+    // apply budget is far too small for that (see docs/benchmarks.md), so
+    // this runs under a profile with room for it.
+    let rows = 100_000u64;
+    {
+        let tx = db.begin_write().expect("write");
+        for i in 0..rows {
+            let payload = encode(
+                &evil.info().op_type,
+                &[
+                    ("kind", Value::EnumNumber(0)),
+                    ("key", Value::Bytes(format!("m/{i:08}").into_bytes().into())),
+                    (
+                        "value",
+                        Value::Bytes(prost::bytes::Bytes::from_static(b"v")),
+                    ),
+                ],
+            );
+            evil.apply(&tx, &[3; 16], &op(30_000_000 + i, payload))
+                .expect("apply");
+        }
+        tx.commit().expect("commit");
+    }
+    let big = Profile {
+        fuel_apply: 50_000_000_000,
+        max_apply_write_bytes: 1 << 30,
+        max_read_bytes: 1 << 30,
+        ..Profile::CURRENT
+    };
+    let mut g = c.benchmark_group("migrate");
+    g.sample_size(10).throughput(Throughput::Elements(rows));
+    g.bench_function("100k rows, one transaction", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let tx = db.begin_write().expect("write");
+                let start = Instant::now();
+                let out = evil
+                    .migrate_with(&tx, &[3; 16], 1000, &big)
+                    .expect("migrate");
+                total += start.elapsed();
+                assert_eq!(
+                    out,
+                    MigrateOutcome::Migrated {
+                        writes: rows as usize
+                    }
+                );
+                drop(tx); // aborted: the next iteration migrates the same rows
+            }
+            total
+        })
+    });
+    let tx = db.begin_write().expect("write");
+    match evil
+        .migrate_with(&tx, &[3; 16], 1000, &Profile::CURRENT)
+        .expect("migrate")
+    {
+        MigrateOutcome::Failed(e) => eprintln!("100k-row migration under profile v1: {e}"),
+        other => eprintln!("100k-row migration under profile v1: {other:?}"),
+    }
+    drop(tx);
     g.finish();
 
     // --- a query (fresh instance, read snapshot).

@@ -13,6 +13,8 @@ pub mod artifacts {
     pub const COUNTER: &str = env!("LATTICE_PLUGIN_COUNTER_WASM");
     /// `plugins/testing/wasi`: a component importing WASI (must be refused).
     pub const WASI_IMPORT: &str = env!("LATTICE_TEST_PLUGIN_WASI_WASM");
+    /// `plugins/testing/partial`: a 0.1.0 component without `apply`.
+    pub const PARTIAL: &str = env!("LATTICE_TEST_PLUGIN_PARTIAL_WASM");
     /// `plugins/testing/evil`: loops, memory bombs, traps on request.
     pub const EVIL: &str = env!("LATTICE_TEST_PLUGIN_EVIL_WASM");
 }

@@ -122,7 +122,8 @@ fn a_thousand_stores_share_one_plugin_and_a_small_pool() {
             assert!(Arc::ptr_eq(&p, &first));
             let payload = p
                 .prepare(&tx, s, &ctx(1, 5), "Put", &put(&p, "name", &s[..4]))
-                .unwrap();
+                .unwrap()
+                .op;
             let o = op(1, 1, 5 + i as u64, vec![], payload);
             assert!(matches!(
                 p.apply(&tx, s, &o).unwrap(),

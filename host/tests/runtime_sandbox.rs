@@ -78,7 +78,7 @@ fn describe_is_validated_and_methods_are_classified() {
     let p = evil();
     let info = p.info();
     assert_eq!(info.name, "evil");
-    assert_eq!(info.api_version, "0.1.0");
+    assert_eq!(info.api_version, "0.2.0");
     assert_eq!(info.service.full_name(), "lattice.testing.evil.Evil");
     assert_eq!(info.op_type.full_name(), "lattice.testing.evil.EvilOp");
     assert_eq!(info.hash, *blake3::hash(&wasm(EVIL)).as_bytes());

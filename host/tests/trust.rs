@@ -267,7 +267,10 @@ fn stranger_refused_until_admitted() {
             author: d.author().0.to_vec(),
             hlc: 1,
         };
-        h.plugin.prepare(&tx, &room.0, &ctx, "Post", &req).unwrap()
+        h.plugin
+            .prepare(&tx, &room.0, &ctx, "Post", &req)
+            .unwrap()
+            .op
     };
     let e = forge.next(&f, room, payload);
     assert_eq!(

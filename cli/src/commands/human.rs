@@ -298,22 +298,8 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                 );
             }
         }
-        (_, Response::Plugin { plugin: p }) => {
-            outln!("name      {}", safe(&p.name));
-            outln!("version   {}", p.version);
-            outln!("hash      {}", p.hash);
-            outln!("size      {} bytes", p.size);
-            outln!("api       lattice:plugin@{}", p.api_version);
-            outln!("service   {}", p.service);
-            outln!("op type   {}", p.op_type);
-            for (m, q) in p.methods {
-                outln!(
-                    "  {:<14} {}",
-                    lattice_cli::dynamic::kebab_case(&m),
-                    if q { "query" } else { "command" }
-                );
-            }
-        }
+        (_, Response::Plugin { plugin: p }) => super::plugin_show::inspect(&p),
+        (_, Response::PluginCheck { report }) => super::plugin_show::check(&report),
         (_, Response::Verified { report: r }) => {
             outln!("store         {} ({})", safe(&r.store.name), r.store.id);
             outln!(

@@ -66,6 +66,7 @@ fn lines(resp: &Response) -> Vec<Value> {
         Response::StoreStatus { status } => one(val(status)),
         Response::Plugins { plugins } => each(plugins.iter().map(|p| plugin(val(p))).collect()),
         Response::Plugin { plugin: p } => one(plugin(val(p))),
+        Response::PluginCheck { report } => one(val(report)),
         Response::Invite { token, expires_ms } => one(json!({
             "token": token,
             "expires_ms": expires_ms.to_string(),

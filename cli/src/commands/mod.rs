@@ -11,6 +11,8 @@ mod daemon;
 mod demo;
 mod human;
 pub(crate) mod json;
+mod plugin_new;
+mod plugin_show;
 mod request;
 mod sync;
 mod usage;
@@ -25,7 +27,7 @@ use anyhow::{Context as _, Result};
 
 use lattice_host::api::Request;
 
-use crate::app::{Cli, Cmd, Global, MeshCmd, StoreCmd};
+use crate::app::{Cli, Cmd, Global, MeshCmd, PluginCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
@@ -84,6 +86,24 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Completions { shell } => crate::shell::completions(shell),
         Cmd::Man { dir } => crate::shell::man(dir.as_deref()),
+        Cmd::Plugin(PluginCmd::New {
+            name,
+            dir,
+            sdk_path,
+            sdk_git,
+            sdk_rev,
+        }) => plugin_new::run(
+            plugin_new::NewPlugin {
+                name: &name,
+                dir: dir.as_deref(),
+                sdk: match (sdk_path, sdk_git) {
+                    (Some(p), _) => plugin_new::SdkSource::Path(p),
+                    (None, Some(url)) => plugin_new::SdkSource::Git { url, rev: sdk_rev },
+                    (None, None) => plugin_new::SdkSource::BuiltFrom,
+                },
+            },
+            g.json,
+        ),
         Cmd::Plugin_(args) => {
             if let Some(room) = crate::chat::wanted(&args) {
                 return crate::chat::run(&dir, room);
@@ -118,11 +138,13 @@ fn static_command(b: &mut Backend, cmd: Cmd, json: bool) -> Result<()> {
         return human::print(b, &cmd, resp);
     }
     let resp = b.call(request::request(&cmd)?)?;
+    let refused = plugin_show::refusal(&resp);
     if json {
-        json::print(b, &cmd, &resp)
+        json::print(b, &cmd, &resp)?;
     } else {
-        human::print(b, &cmd, resp)
+        human::print(b, &cmd, resp)?;
     }
+    refused.map_or(Ok(()), Err)
 }
 
 /// The schema of the plugin with this hash, for decoding a store's ops.

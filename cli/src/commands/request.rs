@@ -61,6 +61,9 @@ pub fn request(cmd: &Cmd) -> Result<Request> {
         Cmd::Plugin(PluginCmd::Inspect { path }) => Request::PluginInspect {
             wasm: Hex(read_wasm(path)?),
         },
+        Cmd::Plugin(PluginCmd::Check { path }) => Request::PluginCheck {
+            wasm: Hex(read_wasm(path)?),
+        },
         _ => unreachable!("handled by dispatch"),
     })
 }

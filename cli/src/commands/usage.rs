@@ -36,6 +36,21 @@ pub fn clap_error(
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next().unwrap_or("invalid command line").trim();
     let mut msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" lists them on
+    // the indented lines below: keep them on the one line.
+    if msg.ends_with(':') {
+        let listed: Vec<&str> = rendered
+            .lines()
+            .skip_while(|l| l.trim() != first)
+            .skip(1)
+            .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        if !listed.is_empty() {
+            msg.push(' ');
+            msg.push_str(&listed.join(", "));
+        }
+    }
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         msg = "a subcommand is required (see --help)".into();
     }

@@ -20,6 +20,12 @@ pub(crate) fn comment(file: &FileDescriptor, path: &[i32]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// The first paragraph of the comment at `path`, on one line: for listings
+/// such as `plugin inspect`.
+pub fn summary_at(file: &FileDescriptor, path: &[i32]) -> Option<String> {
+    comment(file, path).map(|c| summary(&c))
+}
+
 /// Normalizes a raw proto comment: removes the single space `//` comments keep after the
 /// slashes, trailing spaces and leading/trailing blank lines. Inner blank lines (paragraph
 /// breaks) and deeper indentation are kept. (The compiler already strips the `*` margin of

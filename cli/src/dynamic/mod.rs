@@ -76,6 +76,7 @@ mod value;
 use std::fmt;
 
 pub use command::{build_command, build_command_with, is_query, method_command};
+pub use comments::summary_at;
 pub use names::{find_method, kebab_case, method_by_cli_name, method_cli_names};
 pub use readable::{Readable, is_entry_ref};
 pub use render::{

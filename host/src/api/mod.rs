@@ -159,6 +159,11 @@ pub enum Request {
     PluginInspect {
         wasm: Hex,
     },
+    /// Everything the host decides about a blob, with a dry run of every
+    /// method; never stores or keeps it.
+    PluginCheck {
+        wasm: Hex,
+    },
     /// A one-time invite token to the current mesh (needs the daemon).
     MeshInvite {
         expires_secs: u64,
@@ -233,6 +238,9 @@ pub struct PluginView {
     pub hash: String,
     pub size: u32,
     pub api_version: String,
+    /// The plugin's state schema version (what `migrate` starts from).
+    #[serde(default)]
+    pub state_version: u32,
     pub service: String,
     pub op_type: String,
     pub builtin: bool,
@@ -430,6 +438,9 @@ pub enum Response {
     },
     Plugin {
         plugin: PluginView,
+    },
+    PluginCheck {
+        report: crate::runtime::CheckReport,
     },
     Invite {
         token: String,

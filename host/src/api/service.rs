@@ -27,6 +27,7 @@ pub fn plugin_view(p: &Plugin, builtin: bool) -> PluginView {
         hash: hex::encode(i.hash),
         size: u32::try_from(i.size).unwrap_or(u32::MAX),
         api_version: i.api_version.to_string(),
+        state_version: i.state_version,
         service: i.service.full_name().to_string(),
         op_type: i.op_type.full_name().to_string(),
         builtin,
@@ -414,6 +415,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 },
             }
         }
+        Request::PluginCheck { wasm } => Response::PluginCheck {
+            report: node.registry().runtime().check(&wasm.0),
+        },
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;
             Response::Plugin {

@@ -217,7 +217,13 @@ pub enum CallPending {
     /// A query, or a command already answered.
     Done(CallOutcome),
     /// A command's op, handed to the kernel's group commit.
-    Append(lattice_kernel::Pending<SignedEntry>),
+    Append(Appending),
+}
+
+/// A command on its way to disk, and the reply its `prepare` gave.
+pub struct Appending {
+    pending: lattice_kernel::Pending<SignedEntry>,
+    reply: Vec<u8>,
 }
 
 impl CallPending {
@@ -225,9 +231,9 @@ impl CallPending {
     pub fn wait(self) -> Result<CallOutcome, NodeError> {
         match self {
             CallPending::Done(o) => Ok(o),
-            CallPending::Append(p) => Ok(CallOutcome {
-                entry: Some(p.wait()?),
-                reply: Vec::new(),
+            CallPending::Append(a) => Ok(CallOutcome {
+                entry: Some(a.pending.wait()?),
+                reply: a.reply,
             }),
         }
     }
@@ -826,11 +832,12 @@ impl Node {
             author: self.author().0.to_vec(),
             hlc: self.kernel.clock().tick(),
         };
-        let payload = h.plugin.prepare(&tx, &h.id.0, &ctx, method, req)?;
+        let prepared = h.plugin.prepare(&tx, &h.id.0, &ctx, method, req)?;
         drop(tx);
-        Ok(CallPending::Append(
-            self.kernel.append_async(h.id, payload)?,
-        ))
+        Ok(CallPending::Append(Appending {
+            pending: self.kernel.append_async(h.id, prepared.op)?,
+            reply: prepared.reply,
+        }))
     }
 
     /// Every entry committed from now on, as it becomes durable.

@@ -22,28 +22,32 @@ use super::error::CallError;
 use super::host::{HostState, Mode};
 use super::info::RawInfo;
 use super::state::{Overlay, StateRead};
-use super::{Context, Op, Profile, Shared, v0_1_0};
+use super::{Context, Op, Prepared, Profile, Shared, v0_1_0, v0_2_0};
 
 /// A pre-linked component for one supported WIT version.
 pub(crate) enum Pre {
     V0_1_0(v0_1_0::StateMachinePre<HostState>),
+    V0_2_0(v0_2_0::StateMachinePre<HostState>),
 }
 
 /// A live instance's exports for one supported WIT version.
 pub(crate) enum Guest {
     V0_1_0(v0_1_0::Guest),
+    V0_2_0(v0_2_0::Guest),
 }
 
 impl Pre {
     pub(crate) fn api_version(&self) -> &'static str {
         match self {
             Pre::V0_1_0(_) => v0_1_0::VERSION,
+            Pre::V0_2_0(_) => v0_2_0::VERSION,
         }
     }
 
     fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Guest> {
         match self {
             Pre::V0_1_0(p) => Ok(Guest::V0_1_0(v0_1_0::Guest::instantiate(p, store)?)),
+            Pre::V0_2_0(p) => Ok(Guest::V0_2_0(v0_2_0::Guest::instantiate(p, store)?)),
         }
     }
 }
@@ -52,6 +56,7 @@ impl Guest {
     pub(crate) fn describe(&self, s: &mut Store<HostState>) -> wasmtime::Result<RawInfo> {
         match self {
             Guest::V0_1_0(g) => g.describe(s),
+            Guest::V0_2_0(g) => g.describe(s),
         }
     }
     pub(crate) fn prepare(
@@ -60,9 +65,10 @@ impl Guest {
         ctx: &Context,
         method: &str,
         req: &[u8],
-    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    ) -> wasmtime::Result<Result<Prepared, String>> {
         match self {
             Guest::V0_1_0(g) => g.prepare(s, ctx, method, req),
+            Guest::V0_2_0(g) => g.prepare(s, ctx, method, req),
         }
     }
     pub(crate) fn query(
@@ -73,11 +79,25 @@ impl Guest {
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         match self {
             Guest::V0_1_0(g) => g.query(s, method, req),
+            Guest::V0_2_0(g) => g.query(s, method, req),
         }
     }
     pub(crate) fn apply(&self, s: &mut Store<HostState>, op: &Op) -> wasmtime::Result<()> {
         match self {
             Guest::V0_1_0(g) => g.apply(s, op),
+            Guest::V0_2_0(g) => g.apply(s, op),
+        }
+    }
+    /// `None`: the plugin's world has no `migrate` (0.1.0): it can only take
+    /// over state of its own state version.
+    pub(crate) fn migrate(
+        &self,
+        s: &mut Store<HostState>,
+        from: u32,
+    ) -> wasmtime::Result<Option<Result<(), String>>> {
+        match self {
+            Guest::V0_1_0(_) => Ok(None),
+            Guest::V0_2_0(g) => g.migrate(s, from).map(Some),
         }
     }
 }

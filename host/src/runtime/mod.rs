@@ -27,6 +27,7 @@
 //! (`store id ‖ key → value`) and `state_digest` (`store id → digest`).
 
 mod cache;
+mod check;
 mod config;
 mod digest;
 mod error;
@@ -38,6 +39,7 @@ mod plugin;
 mod profile;
 pub mod state;
 mod v0_1_0;
+mod v0_2_0;
 
 pub mod builtin;
 
@@ -48,12 +50,13 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CacheOutcome;
+pub use check::{CheckReport, DryRun, Problem};
 pub use config::RuntimeConfig;
 pub use digest::pair_hash;
 pub use error::{CallError, LoadError, RuntimeError, StorageError};
 pub use halt::{Halt, STORE_HALTS, halted};
 pub use info::{MethodInfo, PluginInfo};
-pub use plugin::{ApplyOutcome, Plugin, ReadState};
+pub use plugin::{ApplyOutcome, MigrateOutcome, Plugin, ReadState};
 pub use profile::{FuelCosts, Profile};
 pub use state::{
     PLUGIN_STATE, STATE_DIGEST, StateTx, StoreKey, clear_store, recompute_digest, state_digest,
@@ -63,7 +66,7 @@ use host::HostState;
 use instance::{Pre, Slots};
 
 /// The WIT package versions this host loads, newest first.
-pub const SUPPORTED_API_VERSIONS: &[&str] = &[v0_1_0::VERSION];
+pub const SUPPORTED_API_VERSIONS: &[&str] = &[v0_2_0::VERSION, v0_1_0::VERSION];
 
 /// One committed op as handed to a plugin's `apply`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -80,6 +83,15 @@ pub struct Op {
     pub deps: Vec<Vec<u8>>,
     /// The op payload (encodes the plugin's op message).
     pub payload: Vec<u8>,
+}
+
+/// What `prepare` built for a command: the op payload to sign and log, and
+/// the encoded reply message for the caller (empty from a 0.1.0 plugin,
+/// whose world has no reply: the all-defaults message).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prepared {
+    pub op: Vec<u8>,
+    pub reply: Vec<u8>,
 }
 
 /// Who is asking `prepare` to build an op, and the HLC it will carry (a
@@ -139,6 +151,7 @@ impl Shared {
 pub struct Runtime {
     shared: Arc<Shared>,
     linker_v0_1_0: Linker<HostState>,
+    linker_v0_2_0: Linker<HostState>,
     cache: Option<cache::CompileCache>,
     /// One `Plugin` (one compiled component, one `InstancePre`) per blob
     /// hash, shared by every store of that plugin. Weak: a plugin no store
@@ -213,6 +226,12 @@ impl Runtime {
             message: format!("{e:#}"),
         })?;
 
+        let mut linker_v0_2_0 = Linker::new(&engine);
+        v0_2_0::add_to_linker(&mut linker_v0_2_0).map_err(|e| RuntimeError::Linker {
+            version: v0_2_0::VERSION,
+            message: format!("{e:#}"),
+        })?;
+
         let cache = match &config.cache_dir {
             Some(dir) => Some(cache::CompileCache::new(dir.clone(), &engine).map_err(
                 |source| RuntimeError::CacheDir {
@@ -231,6 +250,7 @@ impl Runtime {
                 pool_table_elements,
             }),
             linker_v0_1_0,
+            linker_v0_2_0,
             cache,
             plugins: Mutex::new(HashMap::new()),
         })
@@ -313,6 +333,14 @@ impl Runtime {
                     }
                 })?)
             }
+            v if v == v0_2_0::VERSION => {
+                Pre::V0_2_0(v0_2_0::pre(&self.linker_v0_2_0, &component).map_err(|e| {
+                    LoadError::WorldMismatch {
+                        version: v0_2_0::VERSION,
+                        message: format!("{e:#}"),
+                    }
+                })?)
+            }
             other => {
                 return Err(LoadError::UnsupportedVersion {
                     version: other.to_string(),
@@ -364,6 +392,7 @@ fn check_imports(engine: &Engine, component: &Component) -> Result<&'static str,
             })?;
         let allowed: &[&str] = match *supported {
             v0_1_0::VERSION => &[v0_1_0::TYPES_IMPORT, v0_1_0::STATE_IMPORT],
+            v0_2_0::VERSION => &[v0_2_0::TYPES_IMPORT, v0_2_0::STATE_IMPORT],
             _ => &[],
         };
         if !allowed.contains(&name) {

@@ -18,7 +18,7 @@ use super::host::{HostState, Mode};
 use super::info::{PluginInfo, validate_info};
 use super::instance::{self, Done, Failure, Guest, Pre};
 use super::state::{self, PLUGIN_STATE, StateRead, StoreKey, TableView};
-use super::{Context, Op, Profile, Shared};
+use super::{Context, Op, Prepared, Profile, Shared};
 
 /// The result of applying one op.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +211,7 @@ impl Plugin {
         ctx: &Context,
         method: &str,
         req: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
+    ) -> Result<Prepared, CallError> {
         if self.method_kind(method)? {
             return Err(CallError::NotACommand(method.to_string()));
         }
@@ -222,7 +222,26 @@ impl Plugin {
         }
         let view = tx.state_view(store).map_err(storage)?;
         let r = self.read_call(&*view, |g, s| g.prepare(s, ctx, method, req))?;
-        self.reply(r)
+        let (op, reply) = match r {
+            Ok(p) => (p.op, Ok(p.reply)),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        let reply = self.reply(reply)?;
+        let op = self.reply(Ok(op))?;
+        // Checked before the op is logged: a reply the caller cannot decode
+        // would turn a committed command into an error on the caller's side.
+        let output = self
+            .info
+            .method(method)
+            .map(|m| m.output.clone())
+            .ok_or_else(|| CallError::UnknownMethod(method.to_string()))?;
+        if prost_reflect::DynamicMessage::decode(output.clone(), reply.as_slice()).is_err() {
+            return Err(CallError::Guest(format!(
+                "prepare's reply does not decode as {}",
+                output.full_name()
+            )));
+        }
+        Ok(Prepared { op, reply })
     }
 
     /// Answer the query `method(req)` on the store's current state (on a
@@ -319,6 +338,58 @@ impl Plugin {
                 );
                 Ok(ApplyOutcome::Halted { halt })
             }
+        }
+    }
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrateOutcome {
+    /// Its writes were added to the caller's transaction.
+    Migrated { writes: usize },
+    /// The plugin cannot take over state of that version (its own error);
+    /// nothing was written.
+    Refused(String),
+    /// The call failed in the guest (trap, fuel, limits); nothing was written.
+    Failed(CallError),
+    /// A 0.1.0 plugin: its world has no `migrate`.
+    Unsupported,
+}
+
+impl Plugin {
+    /// Run `migrate(from)` inside the caller's write transaction, in a fresh
+    /// instance with writable state, under `profile` (as an apply would).
+    /// Writes reach `tx` only when the plugin returns `Ok`.
+    pub fn migrate_with(
+        &self,
+        tx: &WriteTransaction,
+        store: &StoreKey,
+        from: u32,
+        profile: &Profile,
+    ) -> Result<MigrateOutcome, StorageError> {
+        self.shared.check_profile(profile)?;
+        let mut view = TableView::new(Some(tx.open_table(PLUGIN_STATE)?), *store);
+        match self.call(Mode::Apply, profile, profile.fuel_apply, &view, |g, s| {
+            g.migrate(s, from)
+        }) {
+            Ok(Done { value: None, .. }) => Ok(MigrateOutcome::Unsupported),
+            Ok(Done {
+                value: Some(Err(msg)),
+                ..
+            }) => Ok(MigrateOutcome::Refused(msg)),
+            Ok(Done {
+                value: Some(Ok(())),
+                overlay,
+            }) => {
+                let writes = overlay.len();
+                if let Some(table) = view.table.as_mut() {
+                    state::flush(tx, table, store, overlay)?;
+                }
+                Ok(MigrateOutcome::Migrated { writes })
+            }
+            Err(Failure::Storage(e)) => Err(StorageError::Storage(e)),
+            Err(Failure::Host(m)) => Err(StorageError::HostResource(m)),
+            Err(Failure::Call { error, .. }) => Ok(MigrateOutcome::Failed(error)),
         }
     }
 }

@@ -9,7 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::host::{self, HostState};
-use super::{Context as HostContext, Op as HostOp};
+use super::{Context as HostContext, Op as HostOp, Prepared};
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",
@@ -24,9 +24,19 @@ pub(crate) const STATE_IMPORT: &str = "lattice:plugin/state@0.1.0";
 
 /// Define the 0.1.0 `state` (and the type-only `types`) imports.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    add_state(linker, TYPES_IMPORT, STATE_IMPORT)
+}
+
+/// The `state` interface has the same functions in every released version
+/// (so far): define them under the given import names.
+pub(crate) fn add_state(
+    linker: &mut Linker<HostState>,
+    types_import: &str,
+    state_import: &str,
+) -> wasmtime::Result<()> {
     // `types` only carries records; an empty instance satisfies the import.
-    linker.instance(TYPES_IMPORT)?;
-    let mut state = linker.instance(STATE_IMPORT)?;
+    linker.instance(types_import)?;
+    let mut state = linker.instance(state_import)?;
     state.func_wrap("get", |cx, (key,): (Vec<u8>,)| {
         host::get(cx, key).map(|v| (v,))
     })?;
@@ -91,12 +101,20 @@ impl Guest {
         ctx: &HostContext,
         method: &str,
         request: &[u8],
-    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    ) -> wasmtime::Result<Result<Prepared, String>> {
         let ctx = lattice::plugin::types::Context {
             author: ctx.author.clone(),
             hlc: ctx.hlc,
         };
-        self.0.call_prepare(store, &ctx, method, request)
+        // 0.1.0 has no reply: the caller gets the reply message with every
+        // field at its default, which encodes as no bytes.
+        Ok(self
+            .0
+            .call_prepare(store, &ctx, method, request)?
+            .map(|op| Prepared {
+                op,
+                reply: Vec::new(),
+            }))
     }
 
     pub(crate) fn query(
@@ -118,5 +136,18 @@ impl Guest {
             payload: op.payload.clone(),
         };
         self.0.call_apply(store, &op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The SDK carries its own copy of the WIT (so it builds outside this
+    /// repository); a released world is frozen, so the copies never differ.
+    #[test]
+    fn the_sdk_carries_this_exact_wit() {
+        assert_eq!(
+            include_str!("../../../wit/v0.1.0/plugin.wit"),
+            include_str!("../../../plugins/sdk/wit/v0.1.0/plugin.wit"),
+        );
     }
 }

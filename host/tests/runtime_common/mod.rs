@@ -125,7 +125,7 @@ pub fn prepare(
     req: &[u8],
 ) -> Result<Vec<u8>, CallError> {
     let tx = db.db.begin_read().expect("begin read");
-    plugin.prepare(&tx, store, ctx, method, req)
+    plugin.prepare(&tx, store, ctx, method, req).map(|p| p.op)
 }
 
 pub fn digest(db: &Db, store: &StoreKey) -> [u8; 32] {

@@ -23,6 +23,17 @@ use std::path::{Path, PathBuf};
 /// `descriptor_set!` macro reads the same name.
 pub const DESCRIPTOR_SET_FILE: &str = "descriptor_set.bin";
 
+/// [`compile`] for a build script that wants cargo to show the failure as
+/// an error (`error: ...`, the build stops) rather than as a panic with a
+/// backtrace hint: `fn main() { lattice_plugin_sdk_build::build(&[..], &[..]) }`.
+pub fn build(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) {
+    if let Err(e) = compile(protos, includes) {
+        for line in e.to_string().lines() {
+            println!("cargo::error={line}");
+        }
+    }
+}
+
 /// Compiles `protos` (paths under one of `includes`) for a plugin; see the
 /// crate docs. Errors carry protox's file:line diagnostics.
 pub fn compile(
@@ -33,6 +44,7 @@ pub fn compile(
         std::env::var_os("OUT_DIR")
             .ok_or("OUT_DIR is not set: call compile from a build script")?,
     );
+    check_crate_is_no_std()?;
     compile_to(protos, includes, &out_dir)?;
     for p in protos {
         println!("cargo:rerun-if-changed={}", p.as_ref().display());
@@ -41,6 +53,51 @@ pub fn compile(
         println!("cargo:rerun-if-changed={}", i.as_ref().display());
     }
     Ok(())
+}
+
+/// A plugin that forgot `#![no_std]` fails to link with rustc's
+/// "found duplicate lang item `panic_impl`" (std and the SDK both define the
+/// panic handler), which names neither the cause nor the fix. The build
+/// script runs first, so it can say both. Only for wasm builds: native
+/// `cargo test` of a no_std plugin links std for the harness anyway.
+fn check_crate_is_no_std() -> Result<(), Box<dyn Error>> {
+    let wasm = std::env::var("TARGET").is_ok_and(|t| t.starts_with("wasm32"));
+    let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return Ok(());
+    };
+    let lib = Path::new(&dir).join("src").join("lib.rs");
+    println!("cargo:rerun-if-changed={}", lib.display());
+    match std::fs::read_to_string(&lib) {
+        Ok(src) if wasm => check_no_std(&src).map_err(|e| format!("{}: {e}", lib.display()).into()),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a crate root declares `#![no_std]` (also inside a `cfg_attr`);
+/// the error says why it matters and what to write.
+pub fn check_no_std(src: &str) -> Result<(), String> {
+    let code: String = src
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("#![") {
+        let attr = &rest[at + 3..];
+        let end = attr.find(']').unwrap_or(attr.len());
+        if attr[..end].contains("no_std") {
+            return Ok(());
+        }
+        rest = &attr[end..];
+    }
+    Err(
+        "the plugin is not `#![no_std]`. A plugin built with std fails to link \
+         (\"found duplicate lang item `panic_impl`\": std and lattice-plugin-sdk both \
+         define the panic handler) or, without the SDK, imports WASI, which the host \
+         refuses. Fix: start src/lib.rs with `#![no_std]` and `extern crate alloc;`, \
+         and use `alloc::` (or the SDK's prelude) for String, Vec and format!"
+            .into(),
+    )
 }
 
 /// [`compile`] into an explicit directory (no cargo output): for tools and
@@ -76,7 +133,26 @@ pub fn compile_to(
 
 #[cfg(test)]
 mod tests {
+    use super::check_no_std;
     use prost::Message;
+
+    #[test]
+    fn no_std_is_found_and_its_absence_explained() {
+        assert!(check_no_std("//! Docs\n#![no_std]\nextern crate alloc;").is_ok());
+        assert!(check_no_std("#![allow(dead_code)]\n#![cfg_attr(not(test), no_std)]").is_ok());
+        for bad in [
+            "extern crate alloc;\nfn main() {}",
+            "// #![no_std]\nuse std::vec::Vec;",
+            "#![allow(unused)]\nconst NO_STD: &str = \"no_std\";",
+        ] {
+            let e = check_no_std(bad).unwrap_err();
+            assert!(
+                e.contains("duplicate lang item") && e.contains("#![no_std]"),
+                "{e}"
+            );
+        }
+    }
+
     use std::path::Path;
 
     /// The CLI's `--help` comes from the descriptor's source info: a

@@ -1,7 +1,7 @@
 //! Guest-side SDK for Lattice state-machine plugins.
 //!
 //! A plugin is a `#![no_std]` WebAssembly component whose only imports are the
-//! `lattice:plugin@0.1.0` interfaces (no WASI: no clocks, randomness or files,
+//! `lattice:plugin@0.2.0` interfaces (no WASI: no clocks, randomness or files,
 //! so every replica computes the same state). Getting such a component to link
 //! takes boilerplate that has nothing to do with the plugin's CRDT: a global
 //! allocator, a panic handler, an exported `cabi_realloc`, the libc memory
@@ -48,14 +48,14 @@ mod wasm_rt;
 /// exact prost this SDK was built against.
 pub use prost;
 
-/// The wit-bindgen bindings for world `state-machine` of `lattice:plugin@0.1.0`.
+/// The wit-bindgen bindings for world `state-machine` of `lattice:plugin@0.2.0`.
 /// Plugins never need to touch these: [`StateMachine`] is the interface.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "wit/v0.2.0",
         world: "state-machine",
         // The export macro expands inside the plugin crate, which depends on
         // this SDK only, so every path it names must go through this crate.
@@ -74,7 +74,8 @@ pub use wit_bindgen::rt as __wit_rt;
 pub mod prelude {
     pub use crate::state;
     pub use crate::{
-        Context, Op, StateMachine, export_plugin, handle, method_name, unknown_method,
+        Command, Context, Op, StateMachine, export_plugin, handle, handle_command, method_name,
+        unknown_method,
     };
     pub use alloc::borrow::ToOwned;
     pub use alloc::format;
@@ -156,6 +157,26 @@ pub struct Context {
     pub hlc: u64,
 }
 
+/// What `prepare` builds for a command: the encoded op to sign, log and
+/// apply, and the encoded reply message the caller gets once the op is
+/// durable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Command {
+    pub op: Vec<u8>,
+    pub reply: Vec<u8>,
+}
+
+impl Command {
+    /// An op whose method answers with its reply message at all defaults
+    /// (encoded as no bytes).
+    pub fn op(op: Vec<u8>) -> Command {
+        Command {
+            op,
+            reply: Vec::new(),
+        }
+    }
+}
+
 /// What a plugin implements. Every function is associated (no `self`):
 /// all state lives in the host's key/value store, reached through [`state`].
 pub trait StateMachine {
@@ -178,7 +199,39 @@ pub trait StateMachine {
     /// encoded op to sign and log. `method` is the proto method name as
     /// written in the .proto (`"Put"`); the request is its encoded request
     /// message. Every check belongs here, never in `apply`.
-    fn prepare(ctx: &Context, method: &str, request: &[u8]) -> Result<Vec<u8>, String>;
+    ///
+    /// The caller gets the method's reply message with every field at its
+    /// default; implement [`StateMachine::command`] instead to answer with
+    /// something (one of the two is enough).
+    fn prepare(_ctx: &Context, method: &str, _request: &[u8]) -> Result<Vec<u8>, String> {
+        unknown_method(method)
+    }
+
+    /// [`StateMachine::prepare`] with a reply: the op and the encoded reply
+    /// message the caller gets once the op is durable (see
+    /// [`handle_command`]). The reply is computed here, on the writer, from
+    /// the request and the state as this node sees it.
+    fn command(ctx: &Context, method: &str, request: &[u8]) -> Result<Command, String> {
+        Self::prepare(ctx, method, request).map(Command::op)
+    }
+
+    /// Rewrites state laid out by state version `from` into this build's
+    /// layout ([`StateMachine::STATE_VERSION`]). It runs once per store, when
+    /// the store switches to this build, with state writable; like `apply`
+    /// it must be deterministic. `Err` refuses the switch and leaves state
+    /// untouched. The default takes over only state of its own version.
+    fn migrate(from: u32) -> Result<(), String> {
+        if from == Self::STATE_VERSION {
+            Ok(())
+        } else {
+            Err(alloc::format!(
+                "{} {} cannot migrate state version {from} (it reads version {})",
+                Self::NAME,
+                Self::VERSION,
+                Self::STATE_VERSION
+            ))
+        }
+    }
 
     /// Applies one committed op. Must be total (a payload it cannot use is a
     /// no-op, never a panic) and deterministic, and concurrent ops must
@@ -218,6 +271,30 @@ where
     f(req).map(|rep| rep.encode_to_vec())
 }
 
+/// [`handle`] for [`StateMachine::command`]: decodes the request, runs `f`,
+/// encodes the op and the reply it returns.
+///
+/// ```text
+/// "Increment" => handle_command(request, |r: IncrementRequest| {
+///     Ok((CounterOp { .. }, IncrementReply { value: now + r.by }))
+/// }),
+/// ```
+pub fn handle_command<Req, O, Rep>(
+    request: &[u8],
+    f: impl FnOnce(Req) -> Result<(O, Rep), String>,
+) -> Result<Command, String>
+where
+    Req: prost::Message + Default,
+    O: prost::Message,
+    Rep: prost::Message,
+{
+    let req = Req::decode(request).map_err(|e| alloc::format!("malformed request: {e}"))?;
+    f(req).map(|(op, rep)| Command {
+        op: op.encode_to_vec(),
+        reply: rep.encode_to_vec(),
+    })
+}
+
 /// The error for a method the plugin does not have.
 pub fn unknown_method<T>(method: &str) -> Result<T, String> {
     Err(alloc::format!("unknown method `{method}`"))
@@ -240,11 +317,16 @@ impl<T: StateMachine> Adapter<T> {
     }
 
     #[doc(hidden)]
-    pub fn prepare_checked(ctx: &Context, method: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn prepare_checked(ctx: &Context, method: &str, request: &[u8]) -> Result<Command, String> {
         if ctx.author.len() != AUTHOR_LEN {
             return Err("context author must be a 32-byte key".to_string());
         }
-        T::prepare(ctx, method_name(method), request)
+        T::command(ctx, method_name(method), request)
+    }
+
+    #[doc(hidden)]
+    pub fn migrate_checked(from: u32) -> Result<(), String> {
+        T::migrate(from)
     }
 
     #[doc(hidden)]
@@ -270,12 +352,21 @@ impl<T: StateMachine> bindings::Guest for Adapter<T> {
         ctx: bindings::lattice::plugin::types::Context,
         method: String,
         request: Vec<u8>,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<bindings::lattice::plugin::types::Prepared, String> {
         let ctx = Context {
             author: ctx.author,
             hlc: ctx.hlc,
         };
-        Self::prepare_checked(&ctx, &method, &request)
+        Self::prepare_checked(&ctx, &method, &request).map(|c| {
+            bindings::lattice::plugin::types::Prepared {
+                op: c.op,
+                reply: c.reply,
+            }
+        })
+    }
+
+    fn migrate(from: u32) -> Result<(), String> {
+        Self::migrate_checked(from)
     }
 
     fn apply(op: bindings::lattice::plugin::types::Op) {
@@ -295,7 +386,7 @@ impl<T: StateMachine> bindings::Guest for Adapter<T> {
 }
 
 /// Exports a [`StateMachine`] as the component's `describe`/`prepare`/
-/// `apply`/`query`. Use once, at the crate root. On non-wasm targets it only
+/// `apply`/`query`/`migrate`. Use once, at the crate root. On non-wasm targets it only
 /// checks that the type implements the trait, so the crate still builds for
 /// native unit tests.
 #[macro_export]

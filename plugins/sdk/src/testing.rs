@@ -6,7 +6,7 @@
 //! parallel. Call [`reset`] at the start of a test that reuses a thread.
 
 use crate::state::backend::{READ_ONLY, STORE};
-use crate::{Adapter, Context, Op, StateMachine};
+use crate::{Adapter, Command, Context, Op, StateMachine};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -68,13 +68,34 @@ fn read_only<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `prepare` as the host would (state read-only: a write panics).
+/// Runs `prepare` as the host would (state read-only: a write panics) and
+/// returns the op.
 pub fn prepare<T: StateMachine>(
     ctx: &Context,
     method: &str,
     request: &impl prost::Message,
 ) -> Result<Vec<u8>, String> {
+    command::<T>(ctx, method, request).map(|c| c.op)
+}
+
+/// [`prepare`], returning the op and the reply.
+pub fn command<T: StateMachine>(
+    ctx: &Context,
+    method: &str,
+    request: &impl prost::Message,
+) -> Result<Command, String> {
     read_only(|| Adapter::<T>::prepare_checked(ctx, method, &request.encode_to_vec()))
+}
+
+/// Runs `migrate(from)` on this thread's state as the host would (state
+/// writable; on `Err` the host discards its writes, and so does this).
+pub fn migrate<T: StateMachine>(from: u32) -> Result<(), String> {
+    let before = snapshot();
+    let r = Adapter::<T>::migrate_checked(from);
+    if r.is_err() {
+        restore(before);
+    }
+    r
 }
 
 /// Runs `query` as the host would and decodes the reply.

@@ -27,16 +27,35 @@ impl StateMachine for Counter {
     const SERVICE: &'static str = "lattice.counter.Counter";
     const OP_TYPE: &'static str = "lattice.counter.CounterOp";
 
-    fn prepare(_ctx: &Context, method: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+    /// A command answers with the value it leads to, so `lattice counter
+    /// increment` prints the new value.
+    fn command(_ctx: &Context, method: &str, request: &[u8]) -> Result<Command, String> {
         // proto3 cannot tell "unset" from 0; a step of 0 would be a no-op, so
         // an unset `--by` means 1.
         let step = |by: u64| by.max(1);
+        let after = |delta: i128| {
+            value()
+                .saturating_add(delta)
+                .clamp(i64::MIN.into(), i64::MAX.into()) as i64
+        };
         match method {
-            "Increment" => handle(request, |r: IncrementRequest| {
-                Ok(change(Change::Increment(step(r.by))))
+            "Increment" => handle_command(request, |r: IncrementRequest| {
+                let by = step(r.by);
+                Ok((
+                    change(Change::Increment(by)),
+                    IncrementReply {
+                        value: after(by.into()),
+                    },
+                ))
             }),
-            "Decrement" => handle(request, |r: DecrementRequest| {
-                Ok(change(Change::Decrement(step(r.by))))
+            "Decrement" => handle_command(request, |r: DecrementRequest| {
+                let by = step(r.by);
+                Ok((
+                    change(Change::Decrement(by)),
+                    DecrementReply {
+                        value: after(-i128::from(by)),
+                    },
+                ))
             }),
             other => unknown_method(other),
         }
@@ -54,12 +73,10 @@ impl StateMachine for Counter {
     fn query(method: &str, request: &[u8]) -> Result<Vec<u8>, String> {
         match method {
             "Value" => handle(request, |_: ValueRequest| {
-                let (p, n) = (total(INCREMENTS), total(DECREMENTS));
-                let value = (i128::from(p) - i128::from(n)).clamp(i64::MIN.into(), i64::MAX.into());
                 Ok(ValueReply {
-                    value: value as i64,
-                    increments: p,
-                    decrements: n,
+                    value: value().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                    increments: total(INCREMENTS),
+                    decrements: total(DECREMENTS),
                 })
             }),
             other => unknown_method(other),
@@ -73,6 +90,11 @@ fn change(change: Change) -> CounterOp {
     CounterOp {
         change: Some(change),
     }
+}
+
+/// P - N, exactly (the reply clamps it to i64).
+fn value() -> i128 {
+    i128::from(total(INCREMENTS)) - i128::from(total(DECREMENTS))
 }
 
 fn total(key: &[u8]) -> u64 {
@@ -121,6 +143,31 @@ mod tests {
         assert!(testing::orders_checked() > 1);
         let v = value();
         assert_eq!((v.increments, v.decrements), (u64::MAX, 3));
+    }
+
+    #[test]
+    fn a_command_answers_with_the_value_it_leads_to() {
+        testing::reset();
+        let a = ctx(1, 10);
+        testing::commit::<Counter>(&a, 1, &[], "Increment", &IncrementRequest { by: 5 }).unwrap();
+        let c = testing::command::<Counter>(&a, "Decrement", &DecrementRequest { by: 7 }).unwrap();
+        assert_eq!(
+            DecrementReply::decode(c.reply.as_slice()).unwrap().value,
+            -2
+        );
+        // Preparing wrote nothing: the value is still 5.
+        assert_eq!(value().value, 5);
+    }
+
+    #[test]
+    fn migrate_takes_over_only_its_own_state_version() {
+        testing::reset();
+        assert_eq!(testing::migrate::<Counter>(1), Ok(()));
+        assert!(
+            testing::migrate::<Counter>(2)
+                .unwrap_err()
+                .contains("cannot migrate")
+        );
     }
 
     #[test]

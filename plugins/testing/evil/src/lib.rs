@@ -60,6 +60,49 @@ impl StateMachine for Evil {
         }
     }
 
+    fn command(ctx: &Context, method: &str, request: &[u8]) -> Result<Command, String> {
+        match method {
+            // 0xff is no valid protobuf tag: the host must refuse the
+            // command before its op is logged.
+            "BadReply" => Ok(Command {
+                op: EvilOp::default().encode_to_vec(),
+                reply: vec![0xff, 0xff, 0xff],
+            }),
+            _ => Self::prepare(ctx, method, request).map(Command::op),
+        }
+    }
+
+    /// Migrations chosen by the version asked for: 1 (its own) is a no-op;
+    /// 1000 rewrites every `m/` row (value ‖ 0x01) as a real migration
+    /// would; 1001 writes and then refuses (the write must be discarded);
+    /// 1002 never finishes; anything else is refused.
+    fn migrate(from: u32) -> Result<(), String> {
+        match from {
+            1 => Ok(()),
+            1000 => {
+                let mut start = b"m/".to_vec();
+                loop {
+                    let page = state::scan(&start, Some(b"m0"), 256);
+                    let Some((last, _)) = page.last() else {
+                        return Ok(());
+                    };
+                    start = last.clone();
+                    start.push(0);
+                    for (k, mut v) in page {
+                        v.push(1);
+                        state::set(&k, &v);
+                    }
+                }
+            }
+            1001 => {
+                state::set(b"migrated", b"half");
+                Err("evil: refuses after writing".to_string())
+            }
+            1002 => spin(),
+            v => Err(format!("evil cannot migrate state version {v}")),
+        }
+    }
+
     fn apply(op: &Op) {
         let Some(op) = op.decode::<EvilOp>() else {
             return;
