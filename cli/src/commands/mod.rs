@@ -13,6 +13,7 @@ mod human;
 pub(crate) mod json;
 mod request;
 mod sync;
+mod token;
 mod usage;
 mod watch;
 
@@ -29,6 +30,7 @@ use crate::app::{Cli, Cmd, Global, MeshCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
+pub use token::parse_duration;
 pub use usage::{clap_error, clap_exit, print_help_with_plugins};
 
 /// Global flags are needed before clap runs (to find the data dir and set
@@ -77,6 +79,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Watch { store } => watch::run(&dir, store.get(), g.json),
+        Cmd::Token(t) => token::run(&dir, t, g.json),
         Cmd::Completions { .. } | Cmd::Man { .. } if g.json => {
             usage!(
                 "completions and man pages are text for a shell or for man; there is no --json form"

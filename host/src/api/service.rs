@@ -414,6 +414,29 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 },
             }
         }
+        Request::TokenCreate {
+            store,
+            read_only,
+            expires_secs,
+            login,
+        } => {
+            let (info, secret) = node.token_create(
+                store.as_deref(),
+                read_only,
+                expires_secs.map(|s| s.saturating_mul(1000)),
+                login,
+            )?;
+            Response::Token {
+                token: token_view(&info),
+                secret,
+            }
+        }
+        Request::TokenList => Response::Tokens {
+            tokens: node.token_list()?.iter().map(token_view).collect(),
+        },
+        Request::TokenRevoke { id } => Response::TokenRevoked {
+            token: token_view(&node.token_revoke(&id)?),
+        },
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;
             Response::Plugin {
@@ -421,6 +444,18 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
             }
         }
     })
+}
+
+pub fn token_view(t: &crate::node::TokenInfo) -> TokenView {
+    TokenView {
+        id: t.id.clone(),
+        store: t.record.store_name.clone(),
+        store_id: t.record.store.clone(),
+        read_only: t.record.read_only,
+        login: t.record.login,
+        created_ms: t.record.created_ms,
+        expires_ms: t.record.expires_ms,
+    }
 }
 
 /// Streams committed entries of `store` (or of every store) to `send` until
