@@ -11,10 +11,12 @@
 //! - `api`: the routes, each one request through access → service;
 //! - `proto`: plugin requests and replies as protobuf JSON, and schemas;
 //! - `events`: the SSE stream of committed ops;
-//! - `assets`: the embedded UI.
+//! - `assets`: the embedded UI;
+//! - `client`: a small blocking HTTP client for benches and tests.
 
 mod api;
 mod assets;
+pub mod client;
 mod error;
 mod events;
 mod guard;
