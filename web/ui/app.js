@@ -340,6 +340,7 @@ async function loadStore(s) {
       api("/stores/" + s.id + "/schema"),
       api("/stores/" + s.id + "/log?from=0&limit=1000"),
     ]);
+    if (current !== s) return; // another store was picked meanwhile
     const dl = $("store-status");
     clear(dl);
     const st = status.status;
