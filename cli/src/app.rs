@@ -166,6 +166,12 @@ pub enum Cmd {
         /// IRC connections on one daemon for `--irc`.
         #[arg(long, default_value_t = 500)]
         irc_clients: usize,
+        /// Measure the HTTP API instead: request latency and SSE fan-out.
+        #[arg(long, conflicts_with = "irc")]
+        http: bool,
+        /// SSE subscribers for `--http`.
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
     },
     /// Print a shell completion script: `source <(lattice completions bash)`.
     Completions {

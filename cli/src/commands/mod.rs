@@ -74,6 +74,16 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             ..
         } => crate::bench::irc::bench(irc_clients, &crate::bench::Report { json: g.json })
             .map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
+            http: true,
+            subscribers,
+            ..
+        } => crate::bench::web::bench(
+            subscribers.max(1),
+            200,
+            &crate::bench::Report { json: g.json },
+        )
+        .map(|()| ExitCode::SUCCESS),
         Cmd::Bench { posts, .. } => {
             crate::bench::api::bench(posts, &crate::bench::Report { json: g.json })
                 .map(|()| ExitCode::SUCCESS)
