@@ -1,8 +1,9 @@
 //! The browser UI in a real headless Chromium, driven over WebDriver
 //! (chromedriver's W3C HTTP API, spoken with `lattice_web::client`): log in
 //! with the one-time URL `token create --login` prints, post in a room,
-//! see a message posted from the CLI arrive live (no reload), and see
-//! hostile text (`<img onerror>`, `<script>`) shown as text, inert.
+//! see messages posted from the CLI and from another node of the mesh
+//! arrive live (no reload), and see hostile text (`<img onerror>`,
+//! `<script>`) shown as text, inert.
 //! Without `chromium` and `chromedriver` on the PATH it prints that it
 //! skipped (CI installs both, see .ci/run).
 
@@ -262,6 +263,25 @@ fn the_browser_ui_logs_in_posts_and_renders_hostile_text_inert() {
     );
     assert_eq!(probe["imgs"], 0, "hostile markup became elements: {probe}");
     assert_eq!(probe["title"], "Lattice", "a hostile script ran: {probe}");
+    // A message posted on another node of the mesh arrives live as well.
+    let other = Node::new();
+    let _other_daemon = other.daemon();
+    join(&n, &other);
+    eventually(30, "the room on the other node", || {
+        other
+            .run(&["general", "post", "--text", "from the other node"])
+            .code
+            == 0
+    });
+    eventually(30, "the other node's post on the page, live", || {
+        d.messages().contains(&"from the other node".to_string())
+    });
+    assert_eq!(
+        d.js("return window.__marker;"),
+        "no reload",
+        "the page reloaded"
+    );
+
     // A reaction and a thread reply from the page reach the CLI.
     d.click("#messages li:first-child .tools button:nth-of-type(1)");
     d.click("#messages li:first-child .thread-open");
@@ -277,10 +297,9 @@ fn the_browser_ui_logs_in_posts_and_renders_hostile_text_inert() {
 
     // The store browser builds a form from the kv plugin's descriptor.
     d.click("#nav-stores");
-    let settings = d.js(
-        "const b = [...document.querySelectorAll('#store-list button')].find(b => b.textContent.startsWith('settings ')); b.click(); return true;",
-    );
-    assert_eq!(settings, true);
+    eventually(20, "the settings store in the list", || {
+        d.js("const b = [...document.querySelectorAll('#store-list button')].find(b => b.textContent.startsWith('settings ')); if (!b) return false; b.click(); return true;") == true
+    });
     d.element("form.method[data-method='Put'] input[name='key']");
     d.type_into("form.method[data-method='Put'] input[name='key']", "color");
     d.type_into(
@@ -294,11 +313,12 @@ fn the_browser_ui_logs_in_posts_and_renders_hostile_text_inert() {
             .contains("blue")
     });
 
-    // The mesh view shows this node as a member and the stores' digests.
+    // The mesh view shows both members, the other node as a peer, and the
+    // stores' digests.
     d.click("#nav-mesh");
-    eventually(20, "members and digests", || {
-        let v = d.js("return [document.querySelectorAll('#members tr').length, document.querySelectorAll('#digests tr').length];");
-        v[0].as_u64() == Some(1) && v[1].as_u64() == Some(2)
+    eventually(20, "members, peers and digests", || {
+        let v = d.js("return [document.querySelectorAll('#members tr').length, document.querySelectorAll('#peers tr').length, document.querySelectorAll('#digests tr').length];");
+        v[0].as_u64() == Some(2) && v[1].as_u64() >= Some(1) && v[2].as_u64() == Some(2)
     });
     drop(d);
     drop(daemon);

@@ -554,3 +554,31 @@ fn a_login_url_works_once() {
     );
     status(&w.req(None, "POST", "/api/login", ""), 401, "unauthorized");
 }
+
+#[test]
+fn the_openapi_description_follows_the_descriptors_and_the_scope() {
+    let w = web();
+    let full = w.token(&[]);
+    let doc = status(&w.get(&full, "/api/openapi.json"), 200, "");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let post = &doc["paths"]["/api/stores/general/call/Post"]["post"];
+    assert!(
+        post["summary"].as_str().unwrap().contains("command"),
+        "{post}"
+    );
+    assert!(doc["paths"]["/api/stores/settings/call/Put"].is_object());
+    let req = &doc["components"]["schemas"]["lattice.chat.PostRequest"];
+    assert_eq!(req["properties"]["text"]["type"], "string", "{req}");
+    let general = w.token(&["--store", "general"]);
+    let doc = status(&w.get(&general, "/api/openapi.json"), 200, "");
+    assert!(doc["paths"]["/api/stores/general/call/Post"].is_object());
+    assert!(
+        doc["paths"]["/api/stores/settings/call/Put"].is_null(),
+        "another store's methods leak"
+    );
+    status(
+        &w.req(None, "GET", "/api/openapi.json", ""),
+        401,
+        "unauthorized",
+    );
+}

@@ -5,7 +5,6 @@
 //! returned as JSON (the socket API's own JSON, plus decoded plugin
 //! messages where the socket carries bytes).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,14 +21,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::{assets, events, guard, proto};
+use crate::{assets, events, guard, openapi, proto};
 
 #[derive(Clone)]
 pub struct App {
     pub node: Arc<Node>,
 }
 
-pub fn router(node: Arc<Node>, _local: SocketAddr) -> Router {
+pub fn router(node: Arc<Node>) -> Router {
     let api = Router::new()
         .route("/login", post(login))
         .route("/whoami", get(whoami))
@@ -48,6 +47,7 @@ pub fn router(node: Arc<Node>, _local: SocketAddr) -> Router {
         .route("/stores/{store}/sync", post(store_sync))
         .route("/stores/{store}/call/{method}", post(call))
         .route("/events", get(events::stream))
+        .route("/openapi.json", get(openapi_doc))
         .fallback(|| async { ApiError::not_found("no such API route; see docs/web.md") });
     Router::new()
         .nest("/api", api)
@@ -438,4 +438,32 @@ async fn call(
         _ => Value::Null,
     };
     Ok(Json(json!({ "store": store, "entry": entry, "op": op, "reply": reply })).into_response())
+}
+
+/// The stores this token reaches, described as OpenAPI: the catalog, then
+/// each store as the access check resolves it (its handle carries the
+/// plugin's descriptors).
+async fn openapi_doc(State(app): State<App>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let node = app.node.clone();
+    blocking(move || {
+        let token = authenticate(&node, &h)?;
+        let catalog = access::authorize(&node, &token, Request::Catalog)?;
+        let Response::Catalog { stores, .. } = service::handle(&node, catalog.req, true) else {
+            return Err(ApiError::internal("unexpected reply to Catalog"));
+        };
+        let mut handles = Vec::new();
+        for s in stores {
+            let req = Request::StoreStatus {
+                store: Some(s.store.id),
+            };
+            // Stores outside a limited token's scope are left out.
+            if let Ok(a) = access::authorize(&node, &token, req)
+                && let Some(h) = a.store
+            {
+                handles.push(h);
+            }
+        }
+        Ok(Json(openapi::document(&handles)))
+    })
+    .await
 }

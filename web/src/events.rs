@@ -1,6 +1,7 @@
 //! Live ops as Server-Sent Events: `GET /api/events[?store=NAME]`.
 //!
-//! Each committed op of the store (or of every store the token reaches)
+//! A `ready` event says the subscription is in place (an op committed
+//! after it is delivered). Each committed op of the store (or of every store the token reaches)
 //! is one `op` event whose data is one JSON object: the store, the log
 //! entry and the op decoded with the plugin's op type. The token is checked
 //! when the stream opens (a bad one gets 401/403 as a status, not a broken
@@ -58,7 +59,7 @@ pub async fn stream(
     let node = app.node.clone();
     tokio::task::spawn_blocking(move || {
         let mut op_types: HashMap<String, Option<MessageDescriptor>> = HashMap::new();
-        let _ = tx.try_send(Event::default().event("ready").data("{}"));
+        let mut ready = false;
         let r = service::watch(&node, store.as_deref(), |resp| match resp {
             Response::Event { store, entry } => {
                 let t = op_types.entry(store.id.clone()).or_insert_with(|| {
@@ -77,6 +78,13 @@ pub async fn stream(
                     .is_ok()
             }
             Response::Ok => {
+                if !ready {
+                    // The first heartbeat: subscribed, nothing is missed now.
+                    ready = true;
+                    return tx
+                        .try_send(Event::default().event("ready").data("{}"))
+                        .is_ok();
+                }
                 if tx.is_closed() {
                     return false;
                 }

@@ -10,6 +10,7 @@
 //! - `error`: failures as `{"error", "kind"}` with an HTTP status;
 //! - `api`: the routes, each one request through access → service;
 //! - `proto`: plugin requests and replies as protobuf JSON, and schemas;
+//! - `openapi`: an OpenAPI description generated from the descriptors;
 //! - `events`: the SSE stream of committed ops;
 //! - `assets`: the embedded UI;
 //! - `client`: a small blocking HTTP client for benches and tests.
@@ -20,6 +21,7 @@ pub mod client;
 mod error;
 mod events;
 mod guard;
+mod openapi;
 mod proto;
 
 use std::net::SocketAddr;
@@ -53,7 +55,7 @@ impl Web {
         let std_listener = std::net::TcpListener::bind(addr).map_err(bind)?;
         std_listener.set_nonblocking(true).map_err(bind)?;
         let local = std_listener.local_addr().map_err(bind)?;
-        let app = api::router(node, local);
+        let app = api::router(node);
         let task = rt.spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(l) => l,

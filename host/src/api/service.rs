@@ -459,7 +459,8 @@ pub fn token_view(t: &crate::node::TokenInfo) -> TokenView {
 }
 
 /// Streams committed entries of `store` (or of every store) to `send` until
-/// it returns false.
+/// it returns false; `Response::Ok` is a heartbeat, the first one sent as
+/// soon as the subscription is in place.
 pub fn watch(
     node: &Node,
     store: Option<&str>,
@@ -470,6 +471,11 @@ pub fn watch(
         None => None,
     };
     let rx = node.watch();
+    // A first heartbeat once subscribed: from here on nothing committed is
+    // missed, so a client may now start what it wants to watch.
+    if !send(Response::Ok) {
+        return Ok(());
+    }
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(500)) {
             Ok(e) => {
