@@ -162,6 +162,12 @@ fn no_or_bad_token_is_401_and_every_refusal_is_json() {
     eventually(10, "a 1 s token to expire", || {
         w.get(&short, "/api/node").status == 401
     });
+    let list = w.node.run(&["token", "list"]).ok().stdout;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&short[4..20]) && l.contains("EXPIRED")),
+        "{list}"
+    );
     // Unknown routes are JSON too.
     status(&w.get(&w.token(&[]), "/api/nope"), 404, "not_found");
 }

@@ -134,6 +134,7 @@ fn scope(t: &TokenView) -> String {
         "read-write"
     };
     let expires = match t.expires_ms {
+        Some(ms) if ms <= lattice_kernel::now_ms() => format!("EXPIRED {}", rfc3339(ms)),
         Some(ms) => format!("expires {}", rfc3339(ms)),
         None => "never expires".into(),
     };
