@@ -83,6 +83,11 @@ pub struct DaemonArgs {
     /// Seconds between background syncs with every member [env LATTICE_SYNC_INTERVAL; default 30].
     #[arg(long, value_name = "SECS")]
     pub sync_interval: Option<u64>,
+    /// Serve the HTTP API and browser UI on this address [env LATTICE_HTTP;
+    /// without a value 127.0.0.1:8384]. Every request needs a token
+    /// (`lattice token create`).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8384")]
+    pub http: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub irc: IrcArgs,
 }
@@ -145,6 +150,9 @@ pub enum Cmd {
         #[command(flatten)]
         store: StoreSel,
     },
+    /// Access tokens for the HTTP API and browser UI (`lattice daemon --http`).
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// A guided first session: a mesh, a chat room and a kv store, used end to end.
     Demo,
     /// Measure the local API: command latency and pipelined chat posts through the daemon socket.
@@ -158,6 +166,12 @@ pub enum Cmd {
         /// IRC connections on one daemon for `--irc`.
         #[arg(long, default_value_t = 500)]
         irc_clients: usize,
+        /// Measure the HTTP API instead: request latency and SSE fan-out.
+        #[arg(long, conflicts_with = "irc")]
+        http: bool,
+        /// SSE subscribers for `--http`.
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
     },
     /// Print a shell completion script: `source <(lattice completions bash)`.
     Completions {
@@ -332,5 +346,31 @@ pub enum PluginCmd {
         /// The git revision (commit, tag) for --sdk-git.
         #[arg(long, value_name = "REV", requires = "sdk_git")]
         sdk_rev: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Make a token; it is printed once and only its hash is kept.
+    Create {
+        /// Limit it to this store (name or uuid).
+        #[arg(long, value_name = "STORE")]
+        store: Option<String>,
+        /// Only reads and queries, no ops.
+        #[arg(long)]
+        read_only: bool,
+        /// Lifetime: 90s, 30m, 12h, 7d (default: until revoked; with --login, of the session).
+        #[arg(long, value_name = "DURATION", value_parser = crate::commands::parse_duration)]
+        expires: Option<u64>,
+        /// Print a one-time login URL for the browser UI instead (valid 10 minutes).
+        #[arg(long)]
+        login: bool,
+    },
+    /// Tokens of this node: id, scope, expiry (never the secret).
+    List,
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// The token's id (see `token list`).
+        id: String,
     },
 }

@@ -25,6 +25,14 @@ pub struct File {
     pub daemon: DaemonFile,
     #[serde(default)]
     pub irc: IrcFile,
+    #[serde(default)]
+    pub web: WebFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebFile {
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[daemon]`: `lattice daemon`'s settings.
@@ -231,6 +239,7 @@ pub struct DaemonSettings {
     pub listen: Setting<Option<SocketAddr>>,
     pub sync_interval: Setting<u64>,
     /// `None`: no IRC gateway.
+    pub http: Setting<Option<SocketAddr>>,
     pub irc: Setting<Option<SocketAddr>>,
     pub irc_server_name: Setting<String>,
     pub irc_info: Setting<String>,
@@ -273,6 +282,7 @@ impl DaemonSettings {
                 )?,
                 30,
             ),
+            http: or_default(some(pick(a.http, "LATTICE_HTTP", f.web.listen)?), None),
             irc: or_default(some(pick(irc.irc, "LATTICE_IRC", f.irc.listen)?), None),
             irc_server_name: or_default(
                 pick(

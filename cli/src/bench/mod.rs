@@ -4,5 +4,6 @@
 pub mod api;
 pub mod irc;
 pub mod report;
+pub mod web;
 
 pub use report::Report;

@@ -34,6 +34,7 @@ pub fn run(cmd: ConfigCmd, g: &Global) -> Result<ExitCode> {
             "last used, else 127.0.0.1 on any port",
         ),
         row_of(&d.sync_interval, "daemon.sync_interval"),
+        ("web.listen", addr(&d.http.value), d.http.source, "off"),
         ("irc.listen", addr(&d.irc.value), d.irc.source, "off"),
         row_of(&d.irc_server_name, "irc.server_name"),
         row_of(&d.irc_info, "irc.info"),

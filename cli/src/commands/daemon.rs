@@ -59,6 +59,28 @@ pub fn run(dir: &Path, args: &DaemonArgs, json: bool) -> Result<ExitCode> {
         eprintln!("lattice daemon: IRC gateway on {}", gw.local_addr());
         irc_addr = Some(gw.local_addr());
     }
+    let web = match settings.http.value {
+        Some(addr) => {
+            let w = lattice_web::Web::start(node.clone(), rt.handle(), addr)?;
+            if !addr.ip().is_loopback() {
+                eprintln!(
+                    "lattice daemon: warning: HTTP on {addr} is plain HTTP, reachable beyond this machine; tokens travel in clear"
+                );
+            }
+            eprintln!(
+                "lattice daemon: HTTP API and browser UI on http://{}",
+                w.local_addr()
+            );
+            // `token create --login` reads it to print a URL that reaches us.
+            let _ = std::fs::write(
+                dir.join(super::token::HTTP_ADDR_FILE),
+                w.local_addr().to_string(),
+            );
+            Some(w)
+        }
+        None => None,
+    };
+    let http_addr = web.as_ref().map(|w| w.local_addr());
     // Housekeeping: stores declared by peers whose plugin we lack, the
     // peer address book for the next restart, and orphans past their TTL.
     // It also watches the kernel: if the commit thread died, the daemon must
@@ -112,18 +134,24 @@ pub fn run(dir: &Path, args: &DaemonArgs, json: bool) -> Result<ExitCode> {
                 "socket": server.path().display().to_string(),
                 "listen": addrs,
                 "irc": irc_addr.map(|a| a.to_string()),
+                "http": http_addr.map(|a| a.to_string()),
             })
         );
     } else {
         outln!(
-            "ready {} {} {}{}",
+            "ready {} {} {}{}{}",
             node.author().to_hex(),
             server.path().display(),
             addrs.join(","),
-            irc_addr.map(|a| format!(" irc {a}")).unwrap_or_default()
+            irc_addr.map(|a| format!(" irc {a}")).unwrap_or_default(),
+            http_addr.map(|a| format!(" http {a}")).unwrap_or_default()
         );
     }
     server.serve(stop);
+    if let Some(w) = web {
+        w.stop();
+        let _ = std::fs::remove_file(dir.join(super::token::HTTP_ADDR_FILE));
+    }
     let died = keeper.join().ok().flatten();
     let _ = node.save_peers();
     // Close the endpoint before the runtime goes: peers see a clean close,

@@ -15,6 +15,7 @@ mod plugin_new;
 mod plugin_show;
 mod request;
 mod sync;
+mod token;
 mod usage;
 mod watch;
 
@@ -31,6 +32,7 @@ use crate::app::{Cli, Cmd, Global, MeshCmd, PluginCmd, StoreCmd};
 use crate::backend::Backend;
 use crate::plugin_cmd::{self, Catalog, Schema};
 
+pub use token::parse_duration;
 pub use usage::{clap_error, clap_exit, print_help_with_plugins};
 
 /// Global flags are needed before clap runs (to find the data dir and set
@@ -74,11 +76,22 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             ..
         } => crate::bench::irc::bench(irc_clients, &crate::bench::Report { json: g.json })
             .map(|()| ExitCode::SUCCESS),
+        Cmd::Bench {
+            http: true,
+            subscribers,
+            ..
+        } => crate::bench::web::bench(
+            subscribers.max(1),
+            200,
+            &crate::bench::Report { json: g.json },
+        )
+        .map(|()| ExitCode::SUCCESS),
         Cmd::Bench { posts, .. } => {
             crate::bench::api::bench(posts, &crate::bench::Report { json: g.json })
                 .map(|()| ExitCode::SUCCESS)
         }
         Cmd::Watch { store } => watch::run(&dir, store.get(), g.json),
+        Cmd::Token(t) => token::run(&dir, t, g.json),
         Cmd::Completions { .. } | Cmd::Man { .. } if g.json => {
             usage!(
                 "completions and man pages are text for a shell or for man; there is no --json form"

@@ -6,6 +6,7 @@
 //! are a 4-byte big-endian length and a JSON document (see docs/architecture.md
 //! for why not gRPC); binary fields travel as hex strings.
 
+pub mod access;
 pub mod client;
 pub mod server;
 pub mod service;
@@ -209,6 +210,37 @@ pub enum Request {
     StoreForks {
         store: Option<String>,
     },
+    /// A new HTTP API token (see `node::tokens`); only its hash is kept.
+    TokenCreate {
+        #[serde(default)]
+        store: Option<String>,
+        #[serde(default)]
+        read_only: bool,
+        #[serde(default, with = "json64::option")]
+        expires_secs: Option<u64>,
+        /// A one-time browser login code instead of a token.
+        #[serde(default)]
+        login: bool,
+    },
+    TokenList,
+    TokenRevoke {
+        id: String,
+    },
+}
+
+/// A token as `token list` shows it: never the secret.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TokenView {
+    pub id: String,
+    /// The store's name, none for a token good for every store.
+    pub store: Option<String>,
+    pub store_id: Option<String>,
+    pub read_only: bool,
+    pub login: bool,
+    #[serde(with = "json64")]
+    pub created_ms: u64,
+    #[serde(default, with = "json64::option")]
+    pub expires_ms: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -472,6 +504,17 @@ pub enum Response {
     Forks {
         store: StoreInfo,
         forks: Vec<ForkView>,
+    },
+    /// A token just made: `secret` is shown this once.
+    Token {
+        token: TokenView,
+        secret: String,
+    },
+    Tokens {
+        tokens: Vec<TokenView>,
+    },
+    TokenRevoked {
+        token: TokenView,
     },
     /// One sync session of a `StoreSync { progress: true }` finished.
     SyncProgress {

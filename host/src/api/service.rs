@@ -418,6 +418,29 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::PluginCheck { wasm } => Response::PluginCheck {
             report: node.registry().runtime().check(&wasm.0),
         },
+        Request::TokenCreate {
+            store,
+            read_only,
+            expires_secs,
+            login,
+        } => {
+            let (info, secret) = node.token_create(
+                store.as_deref(),
+                read_only,
+                expires_secs.map(|s| s.saturating_mul(1000)),
+                login,
+            )?;
+            Response::Token {
+                token: token_view(&info),
+                secret,
+            }
+        }
+        Request::TokenList => Response::Tokens {
+            tokens: node.token_list()?.iter().map(token_view).collect(),
+        },
+        Request::TokenRevoke { id } => Response::TokenRevoked {
+            token: token_view(&node.token_revoke(&id)?),
+        },
         Request::PluginInspect { wasm } => {
             let p = node.registry().runtime().load(&wasm.0)?;
             Response::Plugin {
@@ -427,8 +450,21 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
     })
 }
 
+pub fn token_view(t: &crate::node::TokenInfo) -> TokenView {
+    TokenView {
+        id: t.id.clone(),
+        store: t.record.store_name.clone(),
+        store_id: t.record.store.clone(),
+        read_only: t.record.read_only,
+        login: t.record.login,
+        created_ms: t.record.created_ms,
+        expires_ms: t.record.expires_ms,
+    }
+}
+
 /// Streams committed entries of `store` (or of every store) to `send` until
-/// it returns false.
+/// it returns false; `Response::Ok` is a heartbeat, the first one sent as
+/// soon as the subscription is in place.
 pub fn watch(
     node: &Node,
     store: Option<&str>,
@@ -439,6 +475,11 @@ pub fn watch(
         None => None,
     };
     let rx = node.watch();
+    // A first heartbeat once subscribed: from here on nothing committed is
+    // missed, so a client may now start what it wants to watch.
+    if !send(Response::Ok) {
+        return Ok(());
+    }
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(500)) {
             Ok(e) => {

@@ -9,6 +9,7 @@ pub mod network;
 pub mod registry;
 pub mod root;
 mod root_rules;
+pub mod tokens;
 pub mod trust;
 mod verify;
 
@@ -26,6 +27,7 @@ pub use datadir::{
 pub use names::Renamed;
 pub use registry::{MeshRecord, Registry, StoreHandle};
 pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
+pub use tokens::{TokenError, TokenInfo, TokenRecord};
 pub use verify::{IntegrityError, StoreVerify};
 
 use crate::runtime::{
@@ -55,6 +57,8 @@ pub enum NodeError {
     Trust(#[from] TrustError),
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error(
         "the data dir {0} is in use by another lattice process that is not answering on its socket"
     )]
@@ -149,6 +153,8 @@ impl NodeError {
             | NodeError::FounderCannotLeave(_)
             | NodeError::NotMember(_)
             | NodeError::RootSchema(_) => K::Refused,
+            NodeError::Token(TokenError::UnknownId(_)) => K::NotFound,
+            NodeError::Token(_) => K::Refused,
             NodeError::Busy(_) => K::Busy,
             NodeError::Offline | NodeError::Net(_) => K::Offline,
             NodeError::Integrity(_) => K::Integrity,
