@@ -26,7 +26,7 @@ fn a_good_plugin_passes_with_every_method_dry_run() {
         "increment      command  ok: op of",
         "applied with 1 write(s)",
         "value          query    ok: reply of",
-        "migrate        command  ok: migrate(1) ok, nothing to rewrite",
+        "migrate        export   ok: migrate(1) ok, nothing to rewrite",
         "verdict   ok",
     ] {
         assert!(r.stdout.contains(want), "lacks {want:?}:\n{}", r.stdout);

@@ -135,7 +135,12 @@ pub fn check(r: &CheckReport) {
         outln!(
             "dry run   {:<14} {:<8} {}: {}",
             dynamic::kebab_case(&d.method),
-            if d.query { "query" } else { "command" },
+            // `migrate` is an export with no request message.
+            match (d.query, d.output.is_empty()) {
+                (true, _) => "query",
+                (false, true) => "export",
+                (false, false) => "command",
+            },
             if d.ok { "ok" } else { "FAILED" },
             safe(&d.outcome)
         );
