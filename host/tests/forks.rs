@@ -59,7 +59,9 @@ fn a_forked_room_converges_on_every_node_in_any_delivery_order() {
         let forge = Forger {
             id: x.kernel().identity(),
         };
-        let to_b: SignedEntry = forge.next(&b, room, to_f.payload.clone());
+        // Same op, same position, a later HLC: a distinct entry even when
+        // both are signed in one millisecond.
+        let to_b: SignedEntry = forge.next_above(&b, room, to_f.payload.clone(), to_f.hlc);
         assert_eq!((to_b.seq, to_b.author), (to_f.seq, to_f.author));
         assert_ne!(to_b.id, to_f.id);
         deliver(&f, vec![to_f.clone()]);

@@ -141,6 +141,18 @@ impl Forger<'_> {
     /// The next entry of this identity in `store`, as `on` would accept it
     /// chain-wise (seq, prev, deps = `on`'s heads, hlc above them).
     pub fn next(&self, on: &Node, store: StoreId, payload: Vec<u8>) -> SignedEntry {
+        self.next_above(on, store, payload, 0)
+    }
+
+    /// Like [`Self::next`] with an HLC above `floor`: a second entry at a
+    /// seq that must differ from one signed in the same millisecond.
+    pub fn next_above(
+        &self,
+        on: &Node,
+        store: StoreId,
+        payload: Vec<u8>,
+        floor: u64,
+    ) -> SignedEntry {
         let k = on.kernel();
         let author = self.id.author();
         let tip = k
@@ -150,7 +162,7 @@ impl Forger<'_> {
             .find(|t| t.author == author);
         let (seq, prev) = tip.map_or((1, EntryId::ZERO), |t| (t.seq + 1, t.id));
         let heads = k.heads(&store).expect("heads");
-        let mut hlc = now_ms() << COUNTER_BITS;
+        let mut hlc = (now_ms() << COUNTER_BITS).max(floor + 1);
         for h in &heads {
             if let Some(e) = k.get(h).expect("get") {
                 hlc = hlc.max(e.hlc + 1);
