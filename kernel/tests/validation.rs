@@ -517,3 +517,33 @@ fn second_open_of_the_same_log_is_a_clear_error() {
     .expect("second open must fail");
     assert!(matches!(err, KernelError::Locked { .. }), "{err}");
 }
+
+/// Found by the `replicas` fuzz target: an entry signed in process over a
+/// draft the wire rules refuse (seq 0) was logged by `ingest_entries`, which
+/// skipped the decoder, and then could not be read back. Entries in hand now
+/// pass the same rules as bytes from a peer.
+#[test]
+fn entries_in_hand_pass_the_wire_rules_too() {
+    let (_d, k, _) = kernel();
+    let s = StoreId::random();
+    let x = Identity::generate();
+    let bad = SignedEntry::sign(
+        &x,
+        Draft {
+            store: s,
+            seq: 0,
+            prev: EntryId::ZERO,
+            hlc: now_ms() << COUNTER_BITS,
+            deps: vec![],
+            payload: b"seq zero".to_vec(),
+        },
+    );
+    let wire_verdict = reject(&k, bad.to_wire());
+    match k.ingest_entries(vec![bad]).unwrap().outcomes.remove(0) {
+        Outcome::Rejected(e) => assert_eq!(e, wire_verdict),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(k.status(&s).unwrap().entries, 0);
+    let txn = redb::ReadableDatabase::begin_read(k.db()).unwrap();
+    assert!(k.verify_store(&txn, &s).unwrap().is_clean());
+}
