@@ -120,7 +120,7 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     let Some(plugin) = catalog.plugin_for(&selector) else {
         let valid: Vec<String> = catalog.commands().into_iter().map(|(n, _)| n).collect();
         usage!(
-            "unknown command `{selector}`; commands: node, mesh, store, plugin, config, watch, daemon, demo, bench, completions, man{}{}",
+            "unknown command `{selector}`; commands: node, mesh, store, plugin, token, config, watch, daemon, demo, bench, completions, man{}{}",
             if valid.is_empty() {
                 ""
             } else {
