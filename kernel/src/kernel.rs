@@ -137,13 +137,6 @@ pub struct Checked {
     valid_slots: Vec<usize>,
 }
 
-impl Checked {
-    /// Entries that passed the checks (what will be offered to the log).
-    pub fn valid(&self) -> usize {
-        self.valid.len()
-    }
-}
-
 fn check_decoded(decoded: Vec<Result<SignedEntry, crate::ValidationError>>) -> Checked {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; decoded.len()];
     let mut ok = Vec::new();

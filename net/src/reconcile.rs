@@ -36,7 +36,7 @@ use crate::net::Inner;
 use crate::pb;
 use crate::pb::reconcile_frame::Kind as RF;
 use crate::sync::{
-    Plan, SyncStats, answer, blocking, digests_pb, diverged, exchange, open, our_digests,
+    Plan, SyncStats, admit, answer, blocking, digests_pb, diverged, exchange, open, our_digests,
     warn_diverged,
 };
 
@@ -284,15 +284,14 @@ pub(crate) async fn serve(
     mut recv: RecvStream,
     req: pb::ReconcileRequest,
 ) -> Result<()> {
-    let store = StoreId::from_slice(&req.store_id)
-        .ok_or_else(|| NetError::Protocol("reconcile store id is not 16 bytes".into()))?;
-    if !inner.policy.may_sync(&store, &peer) {
-        tracing::warn!(peer = %peer, store = %store, "reconcile refused: not a member");
-        let why = format!("author {peer} is not a member of store {store}");
-        write(inner, &mut send, RF::Error(why), "refusal").await?;
-        let _ = send.finish();
-        return Ok(());
-    }
+    let store = match admit(inner, &req.store_id, peer, "reconcile")? {
+        Ok(store) => store,
+        Err(why) => {
+            write(inner, &mut send, RF::Error(why), "refusal").await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
     let slot = inner
         .reconcile_slots
         .acquire()

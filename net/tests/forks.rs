@@ -79,12 +79,7 @@ async fn a_fork_at_equal_heights_travels_to_every_member_with_one_verdict() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_one_seq_apart_is_found_too() {
     init_tracing();
-    let (a, b) = (
-        Node::quiet(test_config()).await,
-        Node::quiet(test_config()).await,
-    );
-    let s = StoreId::random();
-    mesh(&[&a, &b], s);
+    let (a, b, s) = quiet_pair().await;
     let x = Identity::generate();
     let x1 = forged(&x, s, 1, EntryId::ZERO, b"common");
     ingest(&a, &x1);
@@ -112,12 +107,7 @@ async fn a_fork_one_seq_apart_is_found_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equal_logs_with_different_states_are_reported_as_diverged() {
     init_tracing();
-    let (a, b) = (
-        Node::quiet(test_config()).await,
-        Node::quiet(test_config()).await,
-    );
-    let s = StoreId::random();
-    mesh(&[&a, &b], s);
+    let (a, b, s) = quiet_pair().await;
     a.write(s, 5, 16);
     a.net.sync_store(b.id(), s).await.unwrap();
     a.members.set_state(s, [1; 32]);

@@ -41,12 +41,7 @@ fn digest(n: &Node, s: &StoreId) -> [u8; 32] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_authors_reconcile_by_ranges_exactly_both_ways() {
     init_tracing();
-    let (a, b) = (
-        Node::quiet(test_config()).await,
-        Node::quiet(test_config()).await,
-    );
-    let s = StoreId::random();
-    mesh(&[&a, &b], s);
+    let (a, b, s) = quiet_pair().await;
     let authors = RECONCILE_AUTHORS + 44;
     let base = chains(s, authors, 3);
     let common: Vec<_> = base.iter().flat_map(|(_, es)| es.clone()).collect();
@@ -102,12 +97,7 @@ async fn many_authors_reconcile_by_ranges_exactly_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forked_authors_other_branch_travels_so_log_digests_meet() {
     init_tracing();
-    let (a, b) = (
-        Node::quiet(test_config()).await,
-        Node::quiet(test_config()).await,
-    );
-    let s = StoreId::random();
-    mesh(&[&a, &b], s);
+    let (a, b, s) = quiet_pair().await;
     let x = Identity::generate();
     let x1 = forged(&x, s, 1, EntryId::ZERO, b"common");
     ingest_all(&a, std::slice::from_ref(&x1));
@@ -226,6 +216,30 @@ fn request(store: StoreId, message: Vec<u8>) -> pb::Request {
     }
 }
 
+/// A reconciliation stream to `to` opened by hand with `message`.
+async fn session(
+    ep: &iroh::Endpoint,
+    to: &Node,
+    store: StoreId,
+    message: Vec<u8>,
+) -> (iroh::endpoint::Connection, SendStream, RecvStream) {
+    let conn = dial(ep, to).await;
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    put(&mut send, &request(store, message)).await;
+    (conn, send, recv)
+}
+
+/// Writes `frame` `times` times, until the server stops reading.
+async fn flood(send: &mut SendStream, frame: &pb::ReconcileFrame, times: usize) {
+    let b = frame.encode_to_vec();
+    let header = (b.len() as u32).to_be_bytes();
+    for _ in 0..times {
+        if send.write_all(&header).await.is_err() || send.write_all(&b).await.is_err() {
+            break;
+        }
+    }
+}
+
 async fn closed_for_violation(conn: &iroh::endpoint::Connection, case: &str) {
     let why = tokio::time::timeout(std::time::Duration::from_secs(5), conn.closed())
         .await
@@ -236,12 +250,8 @@ async fn closed_for_violation(conn: &iroh::endpoint::Connection, case: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_with_a_modified_client_gets_typed_refusals_and_nothing_else() {
     init_tracing();
-    let (a, b) = (
-        Node::quiet(test_config()).await,
-        Node::quiet(test_config()).await,
-    );
-    let (s, secret) = (StoreId::random(), StoreId::random());
-    mesh(&[&a, &b], s);
+    let (a, b, s) = quiet_pair().await;
+    let secret = StoreId::random();
     a.members.allow(secret, &[a.id()]);
     let ours = a.write(s, 3, 16);
     let hidden = a.write(secret, 1, 16).remove(0);
@@ -251,9 +261,7 @@ async fn a_member_with_a_modified_client_gets_typed_refusals_and_nothing_else() 
 
     // 1. Asking for ids of a store it may not read, beside one of its own:
     // only the store's own entry comes back.
-    let conn = dial(&ep, &a).await;
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    put(&mut send, &request(s, opening())).await;
+    let (_conn, mut send, mut recv) = session(&ep, &a, s, opening()).await;
     let hello: pb::ReconcileFrame = get(&mut recv).await;
     assert!(matches!(hello.kind, Some(RF::Hello(_))), "{hello:?}");
     let ids = vec![hidden.id.0.to_vec(), ours[0].id.0.to_vec()];
@@ -280,44 +288,27 @@ async fn a_member_with_a_modified_client_gets_typed_refusals_and_nothing_else() 
 
     // 2. A message that is not negentropy (a version it does not speak):
     // the connection is closed.
-    let conn = dial(&ep, &a).await;
-    let (mut send, _recv) = conn.open_bi().await.unwrap();
-    put(&mut send, &request(s, vec![0x50, 0xff, 0xff, 0xff])).await;
+    let (conn, _send, _recv) = session(&ep, &a, s, vec![0x50, 0xff, 0xff, 0xff]).await;
     closed_for_violation(&conn, "garbage message").await;
 
     // 3. Rounds without end: closed at the limit, not served forever.
-    let conn = dial(&ep, &a).await;
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    put(&mut send, &request(s, opening())).await;
+    let (conn, mut send, mut recv) = session(&ep, &a, s, opening()).await;
     let _hello: pb::ReconcileFrame = get(&mut recv).await;
-    for _ in 0..20 {
-        let m = pb::ReconcileFrame {
-            kind: Some(RF::Message(opening())),
-        };
-        let b = m.encode_to_vec();
-        let header = (b.len() as u32).to_be_bytes();
-        if send.write_all(&header).await.is_err() || send.write_all(&b).await.is_err() {
-            break;
-        }
-    }
+    let again = pb::ReconcileFrame {
+        kind: Some(RF::Message(opening())),
+    };
+    flood(&mut send, &again, 20).await;
     closed_for_violation(&conn, "endless rounds").await;
 
     // 4. A fetch over the per-session limit.
-    let conn = dial(&ep, &a).await;
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    put(&mut send, &request(s, opening())).await;
+    let (conn, mut send, mut recv) = session(&ep, &a, s, opening()).await;
     let _hello: pb::ReconcileFrame = get(&mut recv).await;
-    for _ in 0..9 {
-        let ids = vec![vec![7u8; 32]; 8_192];
-        let f = pb::ReconcileFrame {
-            kind: Some(RF::Fetch(pb::StoreIds { ids })),
-        };
-        let b = f.encode_to_vec();
-        let header = (b.len() as u32).to_be_bytes();
-        if send.write_all(&header).await.is_err() || send.write_all(&b).await.is_err() {
-            break;
-        }
-    }
+    let ids = pb::ReconcileFrame {
+        kind: Some(RF::Fetch(pb::StoreIds {
+            ids: vec![vec![7u8; 32]; 8_192],
+        })),
+    };
+    flood(&mut send, &ids, 9).await;
     closed_for_violation(&conn, "oversized fetch").await;
 
     // The node still serves an honest member, and took nothing from these.

@@ -351,6 +351,26 @@ async fn serve_stream(
     }
 }
 
+/// The admission of a store-scoped request (`what`): a store id that is
+/// not 16 bytes is a protocol violation; a peer that may not sync the store
+/// gets `Err(reason)` to send back, and nothing else.
+pub(crate) fn admit(
+    inner: &Inner,
+    raw: &[u8],
+    peer: AuthorId,
+    what: &str,
+) -> Result<std::result::Result<StoreId, String>> {
+    let store = StoreId::from_slice(raw)
+        .ok_or_else(|| NetError::Protocol(format!("{what} store id is not 16 bytes")))?;
+    if inner.policy.may_sync(&store, &peer) {
+        return Ok(Ok(store));
+    }
+    tracing::warn!(peer = %peer, store = %store, "{what} refused: not a member");
+    Ok(Err(format!(
+        "author {peer} is not a member of store {store}"
+    )))
+}
+
 async fn serve_sync(
     inner: &Arc<Inner>,
     peer: AuthorId,
@@ -359,19 +379,17 @@ async fn serve_sync(
     req: pb::SyncRequest,
 ) -> Result<()> {
     let io = inner.config.io_timeout;
-    let store = StoreId::from_slice(&req.store_id)
-        .ok_or_else(|| NetError::Protocol("sync store id is not 16 bytes".into()))?;
-    if !inner.policy.may_sync(&store, &peer) {
-        tracing::warn!(peer = %peer, store = %store, "sync refused: not a member");
-        let f = pb::SyncFrame {
-            kind: Some(SF::Error(format!(
-                "author {peer} is not a member of store {store}"
-            ))),
-        };
-        frame::write(&mut send, &f, io, "refusal").await?;
-        let _ = send.finish();
-        return Ok(());
-    }
+    let store = match admit(inner, &req.store_id, peer, "sync")? {
+        Ok(store) => store,
+        Err(why) => {
+            let f = pb::SyncFrame {
+                kind: Some(SF::Error(why)),
+            };
+            frame::write(&mut send, &f, io, "refusal").await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
     let theirs = forks::PeerState::from_pb(&req.tips, &req.forks, &req.wants)?;
     let ours = our_state(inner, store).await?;
     let digests = our_digests(inner, store).await?;

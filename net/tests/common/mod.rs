@@ -261,6 +261,17 @@ pub fn mesh(nodes: &[&Node], store: StoreId) {
     }
 }
 
+/// Two quiet nodes that are members of a fresh store and know each other.
+pub async fn quiet_pair() -> (Node, Node, StoreId) {
+    let (a, b) = (
+        Node::quiet(test_config()).await,
+        Node::quiet(test_config()).await,
+    );
+    let s = StoreId::random();
+    mesh(&[&a, &b], s);
+    (a, b, s)
+}
+
 /// Polls `f` until it holds or `limit` passes; returns the time it took.
 pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
