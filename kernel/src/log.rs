@@ -122,6 +122,55 @@ pub trait CommitHook: Send + Sync + 'static {
         Err(format!("this hook cannot rebuild store {}", store.to_uuid()).into())
     }
 
+    /// Called for every entry once it is logged, void or not, before it
+    /// applies (and again for each entry in the first pass of a replay):
+    /// the place to derive per-entry facts from the entry's causal past,
+    /// which is all logged by then (a store upgrade's epoch).
+    fn placed(
+        &self,
+        _txn: &WriteTransaction,
+        _entry: &SignedEntry,
+        _void: bool,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// After `entry` applied: stores whose state must be rebuilt from their
+    /// log because of it (an entry concurrent with a store upgrade that
+    /// arrived after the switch). The kernel rebuilds them in the same
+    /// transaction.
+    fn rebuilds(
+        &self,
+        _txn: &WriteTransaction,
+        _entry: &SignedEntry,
+    ) -> Result<Vec<StoreId>, HookError> {
+        Ok(Vec::new())
+    }
+
+    /// Whether a replay applies `entry` in pass `pass`. A replay runs pass
+    /// 0, then pass 1, 2, … while [`Self::begin_pass`] says so, each over
+    /// the whole log in commit order; by default everything applies in
+    /// pass 0 and there is no other pass. An upgraded store applies each
+    /// epoch's entries in its own pass, with the migration between.
+    fn replays_in(
+        &self,
+        _txn: &WriteTransaction,
+        _entry: &SignedEntry,
+        pass: u32,
+    ) -> Result<bool, HookError> {
+        Ok(pass == 0)
+    }
+
+    /// Before replay pass `pass` (≥ 1) of `store`: `false` ends the replay.
+    fn begin_pass(
+        &self,
+        _txn: &WriteTransaction,
+        _store: &StoreId,
+        _pass: u32,
+    ) -> Result<bool, HookError> {
+        Ok(false)
+    }
+
     /// Called after the transaction holding these entries is durable.
     fn committed(&self, _entries: &[SignedEntry]) {}
 }
@@ -354,7 +403,9 @@ impl<'t> LogTxn<'t> {
             }
         }
         self.write(e, on_chain)?;
-        if admission == Admission::Void {
+        let void = admission == Admission::Void;
+        hook.placed(self.txn, e, void).map_err(hook_err)?;
+        if void {
             self.voids
                 .insert(pair_key(&e.store.0, &e.id.0).as_slice(), [].as_slice())?;
             tracing::debug!(id = %e.id, author = %e.author, "entry logged as void");
@@ -362,6 +413,9 @@ impl<'t> LogTxn<'t> {
             hook.apply(self.txn, e).map_err(hook_err)?;
             let voids = hook.voids(self.txn, e).map_err(hook_err)?;
             self.rebuild_for(hook, &voids)?;
+            for store in hook.rebuilds(self.txn, e).map_err(hook_err)? {
+                self.rebuild(hook, &store)?;
+            }
         }
         clock.merge(e.hlc);
         self.committed.push(e.clone());
@@ -405,6 +459,24 @@ impl<'t> LogTxn<'t> {
         let hi = pair_key(&store.0, &[0xffu8; 32]);
         self.voids
             .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+        self.replay_pass(hook, store, 0)?;
+        let mut pass = 1;
+        while hook.begin_pass(self.txn, store, pass).map_err(hook_err)? {
+            self.replay_pass(hook, store, pass)?;
+            pass += 1;
+        }
+        Ok(())
+    }
+
+    /// One pass of [`Self::rebuild`]: pass 0 decides every entry's
+    /// admission (and the void table) and tells the hook where each entry
+    /// is placed; later passes apply the non-void entries the hook names.
+    fn replay_pass(
+        &mut self,
+        hook: &dyn CommitHook,
+        store: &StoreId,
+        pass: u32,
+    ) -> Result<(), KernelError> {
         let mut next = 0u64;
         loop {
             let from = pair_key(&store.0, &next.to_be_bytes());
@@ -430,15 +502,24 @@ impl<'t> LogTxn<'t> {
                     Some(v) => crate::kernel::reads::decode_stored(&id, v.value())?,
                     None => return Err(KernelError::Corrupt("order names a missing entry")),
                 };
+                if pass > 0 {
+                    let void = self
+                        .voids
+                        .get(pair_key(&store.0, &id.0).as_slice())?
+                        .is_some();
+                    if !void && hook.replays_in(self.txn, &e, pass).map_err(hook_err)? {
+                        hook.apply(self.txn, &e).map_err(hook_err)?;
+                    }
+                    continue;
+                }
                 let admission = hook.admit(self.txn, &e).map_err(hook_err)?;
-                match admission {
-                    Admission::Apply if !self.forked(&e)? => {
-                        hook.apply(self.txn, &e).map_err(hook_err)?
-                    }
-                    _ => {
-                        self.voids
-                            .insert(pair_key(&store.0, &id.0).as_slice(), [].as_slice())?;
-                    }
+                let void = !matches!(admission, Admission::Apply) || self.forked(&e)?;
+                hook.placed(self.txn, &e, void).map_err(hook_err)?;
+                if void {
+                    self.voids
+                        .insert(pair_key(&store.0, &id.0).as_slice(), [].as_slice())?;
+                } else if hook.replays_in(self.txn, &e, 0).map_err(hook_err)? {
+                    hook.apply(self.txn, &e).map_err(hook_err)?;
                 }
             }
         }
