@@ -358,7 +358,8 @@ pub enum MigrateOutcome {
 
 impl Plugin {
     /// Run `migrate(from)` inside the caller's write transaction, in a fresh
-    /// instance with writable state, under `profile` (as an apply would).
+    /// instance with writable state, under `profile`'s migration limits
+    /// ([`Profile::for_migrate`]).
     /// Writes reach `tx` only when the plugin returns `Ok`.
     pub fn migrate_with(
         &self,
@@ -368,8 +369,9 @@ impl Plugin {
         profile: &Profile,
     ) -> Result<MigrateOutcome, StorageError> {
         self.shared.check_profile(profile)?;
+        let limits = profile.for_migrate();
         let mut view = TableView::new(Some(tx.open_table(PLUGIN_STATE)?), *store);
-        match self.call(Mode::Apply, profile, profile.fuel_apply, &view, |g, s| {
+        match self.call(Mode::Apply, &limits, limits.fuel_apply, &view, |g, s| {
             g.migrate(s, from)
         }) {
             Ok(Done { value: None, .. }) => Ok(MigrateOutcome::Unsupported),

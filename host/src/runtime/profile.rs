@@ -71,6 +71,13 @@ pub struct Profile {
     pub max_scan_rows: usize,
     /// Approximate bytes one `scan` call returns at most (at least one row).
     pub max_scan_bytes: usize,
+    /// Fuel of one `migrate` (a store upgrade rewrites the whole state in
+    /// one call, so it needs far more than one op's `fuel_apply`).
+    pub fuel_migrate: u64,
+    /// Bytes one `migrate` may write (buffered in memory until it returns).
+    pub max_migrate_write_bytes: usize,
+    /// Bytes of state one `migrate` may read.
+    pub max_migrate_read_bytes: usize,
 }
 
 impl Profile {
@@ -99,10 +106,41 @@ impl Profile {
         max_read_bytes: 256 << 20,
         max_scan_rows: 1024,
         max_scan_bytes: 4 << 20,
+        // v1 predates upgrades: a migration under it gets one apply's limits.
+        fuel_migrate: 50_000_000,
+        max_migrate_write_bytes: 16 << 20,
+        max_migrate_read_bytes: 256 << 20,
     };
 
+    /// Version 2: v1's apply limits unchanged, plus a migration budget
+    /// that fits rewriting a few million small rows (100k rows of the
+    /// benchmark take ~150 M fuel) while bounding a hostile `migrate` to a
+    /// few seconds and 256 MiB of buffered writes. Store upgrades pin it.
+    pub const V2: Profile = Profile {
+        version: 2,
+        fuel_migrate: 4_000_000_000,
+        max_migrate_write_bytes: 256 << 20,
+        max_migrate_read_bytes: 1 << 30,
+        ..Profile::V1
+    };
+
+    /// The profile a store upgrade pins (the store runs under it from the
+    /// migration on).
+    pub const UPGRADE: Profile = Profile::V2;
+
     /// Every released profile, oldest first.
-    pub const ALL: &'static [Profile] = &[Profile::V1];
+    pub const ALL: &'static [Profile] = &[Profile::V1, Profile::V2];
+
+    /// The limits `migrate` runs under: this profile's apply limits with
+    /// its migration budget in place of one op's.
+    pub fn for_migrate(&self) -> Profile {
+        Profile {
+            fuel_apply: self.fuel_migrate,
+            max_apply_write_bytes: self.max_migrate_write_bytes,
+            max_read_bytes: self.max_migrate_read_bytes,
+            ..*self
+        }
+    }
 
     pub const fn v1() -> Profile {
         Profile::V1
@@ -157,5 +195,37 @@ mod tests {
             (16 << 20, 256 << 20)
         );
         assert_eq!((p.max_scan_rows, p.max_scan_bytes), (1024, 4 << 20));
+        assert_eq!(
+            (
+                p.fuel_migrate,
+                p.max_migrate_write_bytes,
+                p.max_migrate_read_bytes
+            ),
+            (50_000_000, 16 << 20, 256 << 20)
+        );
+    }
+
+    /// v2 is frozen too: v1's apply limits plus its migration budget.
+    #[test]
+    fn v2_is_frozen() {
+        let p = Profile::V2;
+        assert_eq!(
+            Profile {
+                version: 1,
+                fuel_migrate: Profile::V1.fuel_migrate,
+                max_migrate_write_bytes: Profile::V1.max_migrate_write_bytes,
+                max_migrate_read_bytes: Profile::V1.max_migrate_read_bytes,
+                ..p
+            },
+            Profile::V1
+        );
+        assert_eq!(
+            (
+                p.fuel_migrate,
+                p.max_migrate_write_bytes,
+                p.max_migrate_read_bytes
+            ),
+            (4_000_000_000, 256 << 20, 1 << 30)
+        );
     }
 }
