@@ -18,6 +18,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("lattice-log", "log", "LATTICE_PLUGIN_LOG_WASM"),
     ("lattice-chat", "chat", "LATTICE_PLUGIN_CHAT_WASM"),
     ("lattice-counter", "counter", "LATTICE_PLUGIN_COUNTER_WASM"),
+    (
+        "lattice-counter2",
+        "counter2",
+        "LATTICE_PLUGIN_COUNTER2_WASM",
+    ),
     ("lattice-test-evil", "evil", "LATTICE_TEST_PLUGIN_EVIL_WASM"),
     (
         "lattice-test-global",

@@ -11,6 +11,9 @@ pub mod runtime;
 pub mod artifacts {
     /// `plugins/examples/counter`: a third-party plugin built with the SDK.
     pub const COUNTER: &str = env!("LATTICE_PLUGIN_COUNTER_WASM");
+    /// `plugins/examples/counter2`: the counter at state version 2, with a
+    /// `migrate(1)` (what a counter store upgrades to).
+    pub const COUNTER2: &str = env!("LATTICE_PLUGIN_COUNTER2_WASM");
     /// `plugins/testing/wasi`: a component importing WASI (must be refused).
     pub const WASI_IMPORT: &str = env!("LATTICE_TEST_PLUGIN_WASI_WASM");
     /// `plugins/testing/partial`: a 0.1.0 component without `apply`.

@@ -135,6 +135,13 @@ pub enum Request {
     StoreDelete {
         store: String,
     },
+    /// Re-pin a store to another plugin (its creator only): `kind` is a
+    /// shipped plugin name; `wasm` carries a plugin blob instead.
+    StoreUpgrade {
+        store: String,
+        kind: Option<String>,
+        wasm: Option<Hex>,
+    },
     StoreStatus {
         store: Option<String>,
     },
@@ -320,6 +327,28 @@ pub struct StoreStatusView {
     /// fork on are void on every member that holds the proof).
     #[serde(default)]
     pub forks: Vec<ForkView>,
+    /// The state schema version of the plugin the store runs.
+    #[serde(default)]
+    pub state_version: u32,
+    /// The runtime profile the store's ops apply under now.
+    #[serde(default)]
+    pub profile: u32,
+    /// Upgrades applied (0: the declared plugin).
+    #[serde(default)]
+    pub epoch: u32,
+}
+
+/// What `store upgrade` did.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UpgradeView {
+    pub from: String,
+    pub to: String,
+    pub from_version: u32,
+    pub to_version: u32,
+    pub profile: u32,
+    /// Rows the migration wrote on this node.
+    #[serde(with = "json64")]
+    pub rows: u64,
 }
 
 /// An author that signed two entries where an honest chain has one.
@@ -447,6 +476,10 @@ pub enum Response {
     },
     StoreStatus {
         status: StoreStatusView,
+    },
+    Upgraded {
+        store: StoreInfo,
+        upgrade: UpgradeView,
     },
     Log {
         store: StoreInfo,

@@ -269,6 +269,9 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                     halted: s.halted.clone(),
                     sync: sync_summary(node, &h),
                     forks: fork_views(node, &h)?,
+                    state_version: h.plugin.info().state_version,
+                    profile: h.pinned_profile(),
+                    epoch: h.pin.as_ref().map_or(0, |p| p.epoch.number),
                 },
             }
         }
@@ -387,6 +390,26 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
         Request::StoreDelete { store } => Response::Deleted {
             store: node.store_delete(&store)?,
         },
+        Request::StoreUpgrade { store, kind, wasm } => {
+            let ty = match (&kind, &wasm) {
+                (_, Some(w)) => StoreType::Wasm(&w.0),
+                (Some(k), None) => StoreType::Builtin(k),
+                (None, None) => return Err(NodeError::UnknownType(String::new())),
+            };
+            let r = node.store_upgrade(&store, ty)?;
+            let h = pick_store(node, Some(&r.store))?;
+            Response::Upgraded {
+                store: store_info(&h),
+                upgrade: UpgradeView {
+                    from: r.from,
+                    to: r.to,
+                    from_version: r.from_version,
+                    to_version: r.to_version,
+                    profile: r.profile,
+                    rows: r.rows,
+                },
+            }
+        }
         Request::MeshRevoke { member, mesh } => Response::Revoked {
             member: node.revoke(&member, mesh.as_deref())?,
         },

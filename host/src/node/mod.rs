@@ -4,6 +4,7 @@
 //! plugin apply.
 
 mod datadir;
+pub mod epochs;
 mod names;
 pub mod network;
 pub mod registry;
@@ -11,6 +12,8 @@ pub mod root;
 mod root_rules;
 pub mod tokens;
 pub mod trust;
+mod upgrade;
+pub use upgrade::UpgradeReport;
 mod verify;
 
 use std::path::Path;
@@ -126,6 +129,17 @@ pub enum NodeError {
     Invite(&'static str),
     #[error("this node founded mesh `{0}`: the founder cannot leave it (revoke members instead)")]
     FounderCannotLeave(String),
+    #[error("only the creator of store `{0}` ({1}) can upgrade it")]
+    NotUpgrader(String, String),
+    #[error("store `{0}` already runs plugin {1}")]
+    SamePlugin(String, String),
+    #[error("plugin {plugin} cannot migrate store `{store}` from state version {from}: {why}")]
+    CannotMigrate {
+        store: String,
+        plugin: String,
+        from: u32,
+        why: String,
+    },
 }
 
 impl NodeError {
@@ -151,6 +165,9 @@ impl NodeError {
             | NodeError::NotFounder(..)
             | NodeError::Invite(_)
             | NodeError::FounderCannotLeave(_)
+            | NodeError::NotUpgrader(..)
+            | NodeError::SamePlugin(..)
+            | NodeError::CannotMigrate { .. }
             | NodeError::NotMember(_)
             | NodeError::RootSchema(_) => K::Refused,
             NodeError::Token(TokenError::UnknownId(_)) => K::NotFound,

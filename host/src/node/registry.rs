@@ -18,6 +18,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::NodeError;
 use super::datadir::DataDir;
+use super::epochs::{self, Pin};
 use super::root_rules::{self, RootWrite, StoreDecl};
 use super::trust::{self, Owner, TrustView};
 use crate::runtime::{ApplyOutcome, Op, Plugin, Profile, Runtime, builtin};
@@ -40,12 +41,30 @@ pub struct StoreHandle {
     pub created_at: u64,
     /// The runtime profile the store was declared with (its limits).
     pub profile: u32,
+    /// The plugin the store runs now: the declared one, or the one its
+    /// latest applied upgrade pinned ([`Self::pin`]).
     pub plugin: Arc<Plugin>,
+    /// The declared plugin (epoch 0 of the store's log).
+    pub declared: Arc<Plugin>,
+    /// The upgrade the store's state is at (`None`: never upgraded).
+    pub pin: Option<Pin>,
 }
 
 impl StoreHandle {
     pub fn is_root(&self) -> bool {
         self.id == self.mesh
+    }
+
+    /// The hash of the plugin the store runs now (hex).
+    pub fn pinned_kind(&self) -> &str {
+        self.pin.as_ref().map_or(&self.kind, |p| &p.epoch.spec.to)
+    }
+
+    /// The runtime profile the store runs under now.
+    pub fn pinned_profile(&self) -> u32 {
+        self.pin
+            .as_ref()
+            .map_or(self.profile, |p| p.epoch.spec.profile)
     }
 
     /// The name to type for this store's plugin on the command line.
@@ -72,6 +91,10 @@ struct Inner {
     dirty: Dirty,
     /// Plugin blobs that declared stores need and this node lacks.
     missing: std::collections::BTreeSet<[u8; 32]>,
+    /// Plugin blobs that logged upgrades need (their markers wait for
+    /// them). Kept apart from `missing`, which a refresh recomputes from
+    /// the declarations alone.
+    wanted: std::collections::BTreeSet<[u8; 32]>,
 }
 
 /// What a refresh has to re-read: a few stores (the usual case: one store
@@ -159,9 +182,10 @@ impl Registry {
     fn runner(&self, id: &StoreId) -> Option<Runner> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.stores.get(id).map(|h| Runner {
-            plugin: h.plugin.clone(),
+            plugin: h.declared.clone(),
             profile: h.profile,
             root: h.is_root(),
+            mesh: h.mesh,
         })
     }
 
@@ -219,15 +243,11 @@ impl Registry {
         inner.meshes.get(&mesh).map(|m| m.secret)
     }
 
-    /// Hashes of plugin blobs that declared stores are waiting for.
+    /// Hashes of plugin blobs that declared stores and logged upgrades are
+    /// waiting for.
     pub fn missing_blobs(&self) -> Vec<[u8; 32]> {
-        self.inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .missing
-            .iter()
-            .copied()
-            .collect()
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.missing.union(&inner.wanted).copied().collect()
     }
 
     pub fn add_watcher(&self, tx: std::sync::mpsc::Sender<SignedEntry>) {
@@ -263,6 +283,45 @@ impl Registry {
         Ok(self.runtime.load(&wasm)?)
     }
 
+    /// A plugin by blob hash (hex), without re-hashing its bytes when it is
+    /// loaded already (the apply path asks for an upgraded store's plugin
+    /// on every entry).
+    pub(crate) fn plugin_by_hash(&self, kind: &str) -> Result<Arc<Plugin>, NodeError> {
+        if let Some(h) = lattice_kernel::EntryId::from_hex(kind) {
+            if let Some(p) = self.runtime.loaded(&h.0) {
+                return Ok(p);
+            }
+        }
+        self.load_kind(kind)
+    }
+
+    /// Whether an upgrade's plugin can run here; if its blob is missing,
+    /// asks the network for it (like a declared store's).
+    pub(crate) fn ensure_blob(&self, kind: &str) -> Result<(), String> {
+        let found = self.plugin_by_hash(kind);
+        if let Some(h) = lattice_kernel::EntryId::from_hex(kind) {
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            if found.is_ok() {
+                inner.wanted.remove(&h.0);
+            } else {
+                inner.wanted.insert(h.0);
+            }
+        }
+        found
+            .map(|_| ())
+            .map_err(|e| format!("upgrade plugin {kind} cannot run here yet: {e}"))
+    }
+
+    /// Marks a store for the next refresh (an upgrade switched its plugin).
+    pub(crate) fn mark_store(&self, id: &StoreId) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .dirty
+            .stores
+            .insert(*id);
+    }
+
     /// Registers a mesh's root store (at create, join, or startup).
     pub(crate) fn add_mesh(&self, rec: MeshRecord) -> Result<(), NodeError> {
         let plugin = self.load_kind("kv")?;
@@ -276,7 +335,9 @@ impl Registry {
                 kind: "kv".into(),
                 created_at: 0,
                 profile: Profile::V1.version,
+                declared: plugin.clone(),
                 plugin,
+                pin: None,
             },
         );
         inner.meshes.insert(rec.root, rec);
@@ -342,7 +403,7 @@ impl Registry {
     fn refresh_store(&self, tx: &redb::ReadTransaction, id: StoreId) -> Result<(), NodeError> {
         let found = trust::declared_store(tx, id)?;
         let live = found.filter(|(m, d)| !d.deleted && self.mesh(m).is_some());
-        let opened = live.map(|(mesh, d)| self.open_declared(mesh, d));
+        let opened = live.map(|(mesh, d)| self.open_declared(tx, mesh, d));
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         match opened {
             Some(Opened::Open(h)) => {
@@ -378,7 +439,7 @@ impl Registry {
                 if d.deleted {
                     continue;
                 }
-                match self.open_declared(mesh, d) {
+                match self.open_declared(tx, mesh, d) {
                     Opened::Open(h) => {
                         open.insert(h.id, h);
                     }
@@ -398,15 +459,28 @@ impl Registry {
         Ok(())
     }
 
-    /// The handle of a declared, live store: its plugin is the running
-    /// one's, or loaded by the pinned hash.
-    fn open_declared(&self, mesh: StoreId, d: trust::DeclaredStore) -> Opened {
+    /// The handle of a declared, live store: its declared plugin, and the
+    /// one its latest applied upgrade pinned (by hash; loaded once).
+    fn open_declared(
+        &self,
+        tx: &redb::ReadTransaction,
+        mesh: StoreId,
+        d: trust::DeclaredStore,
+    ) -> Opened {
         let id = d.decl.store;
-        let plugin = match self.get(&id) {
-            Some(h) => h.plugin,
-            None => match self.load_kind(&d.decl.kind) {
+        let declared = match self.plugin_by_hash(&d.decl.kind) {
+            Ok(p) => p,
+            Err(e) => return Opened::failed(&id, &d.decl.kind, e),
+        };
+        let pin = match epochs::read_pin(tx, &id) {
+            Ok(p) => p,
+            Err(e) => return Opened::failed(&id, &d.decl.kind, e),
+        };
+        let plugin = match &pin {
+            None => declared.clone(),
+            Some(p) => match self.plugin_by_hash(&p.epoch.spec.to) {
                 Ok(p) => p,
-                Err(e) => return Opened::failed(&id, &d.decl.kind, e),
+                Err(e) => return Opened::failed(&id, &p.epoch.spec.to, e),
             },
         };
         Opened::Open(StoreHandle {
@@ -416,7 +490,9 @@ impl Registry {
             kind: d.decl.kind,
             created_at: d.decl.created_at,
             profile: d.decl.profile,
+            declared,
             plugin,
+            pin,
         })
     }
 
@@ -506,7 +582,9 @@ impl Registry {
             kind,
             created_at,
             profile,
+            declared: plugin.clone(),
             plugin,
+            pin: None,
         });
         // Its name (and anything else) is read at the next refresh.
         inner.dirty.stores.insert(*store);
@@ -534,6 +612,9 @@ impl Registry {
                 }
                 // Membership is read from the trust tables on every check;
                 // channels, node names and plugin info are not held here.
+                RootWrite::StoreUpgrade(id, _) => {
+                    inner.dirty.stores.insert(*id);
+                }
                 RootWrite::MeshName(_)
                 | RootWrite::NodeStatus(..)
                 | RootWrite::NodeCutoff(..)
@@ -545,11 +626,13 @@ impl Registry {
     }
 }
 
-/// A running store's plugin and limits.
-struct Runner {
-    plugin: Arc<Plugin>,
-    profile: u32,
-    root: bool,
+/// A running store's declared plugin and limits (an upgraded store's later
+/// epochs are looked up per entry, see [`epochs`]).
+pub(crate) struct Runner {
+    pub(crate) plugin: Arc<Plugin>,
+    pub(crate) profile: u32,
+    pub(crate) root: bool,
+    pub(crate) mesh: StoreId,
 }
 
 /// What opening a declared store came to.
@@ -598,6 +681,14 @@ impl NodeHook {
         let writes = root_rules::check(&rec.root, &rec.founder, e).ok()?;
         Some((rec, writes))
     }
+}
+
+/// Records why an entry applied as a no-op (shown by `store log`).
+fn record_noop(txn: &WriteTransaction, e: &SignedEntry, reason: &str) -> Result<(), HookError> {
+    let mut t = txn.open_table(NOOPS)?;
+    let key = [e.store.0.as_slice(), e.id.0.as_slice()].concat();
+    t.insert(key.as_slice(), reason)?;
+    Ok(())
 }
 
 fn refused(why: impl std::fmt::Display) -> Admission {
@@ -653,10 +744,53 @@ impl CommitHook for NodeHook {
             return Ok(Admission::Apply);
         }
         drop(view);
-        Ok(match reg.ensure_loaded(txn, &e.store, &mesh) {
-            Ok(()) => Admission::Apply,
-            Err(why) => refused(why),
-        })
+        if let Err(why) = reg.ensure_loaded(txn, &e.store, &mesh) {
+            return Ok(refused(why));
+        }
+        if epochs::is_marker(&e.payload) {
+            match epochs::check_marker(txn, &mesh, e)? {
+                Err(why) => return Ok(refused(why)),
+                Ok(spec) => {
+                    if let Err(why) = reg.ensure_blob(&spec.to) {
+                        return Ok(refused(why));
+                    }
+                }
+            }
+        }
+        Ok(Admission::Apply)
+    }
+
+    fn placed(&self, txn: &WriteTransaction, e: &SignedEntry, void: bool) -> Result<(), HookError> {
+        let Some(h) = self.0.runner(&e.store) else {
+            return Ok(());
+        };
+        if h.root {
+            return Ok(());
+        }
+        let kind = lattice_kernel::EntryId(h.plugin.info().hash).to_hex();
+        Ok(epochs::place(txn, &h.mesh, e, void, &kind)?)
+    }
+
+    fn rebuilds(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<Vec<StoreId>, HookError> {
+        Ok(epochs::rebuilds(txn, e)?)
+    }
+
+    fn replays_in(
+        &self,
+        txn: &WriteTransaction,
+        e: &SignedEntry,
+        pass: u32,
+    ) -> Result<bool, HookError> {
+        Ok(epochs::tag(txn, &e.store, &e.id)? == pass)
+    }
+
+    fn begin_pass(
+        &self,
+        txn: &WriteTransaction,
+        store: &StoreId,
+        pass: u32,
+    ) -> Result<bool, HookError> {
+        Ok(epochs::begin_pass(&self.0, txn, store, pass)?)
     }
 
     fn apply(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<(), HookError> {
@@ -672,19 +806,26 @@ impl CommitHook for NodeHook {
             deps: e.deps.iter().map(|d| d.0.to_vec()).collect(),
             payload: e.payload.clone(),
         };
-        let profile = Profile::by_version(h.profile).ok_or_else(|| {
+        let (plugin, profile) = if h.root {
+            (h.plugin.clone(), h.profile)
+        } else {
+            match epochs::route(reg, txn, e, &h)? {
+                epochs::Route::Apply(plugin, profile) => (plugin, profile),
+                epochs::Route::Done => return Ok(()),
+                epochs::Route::NoOp(reason) => {
+                    record_noop(txn, e, &reason)?;
+                    return Ok(());
+                }
+            }
+        };
+        let profile = Profile::by_version(profile).ok_or_else(|| {
             format!(
-                "store {} names unknown runtime profile {}",
+                "store {} names unknown runtime profile {profile}",
                 e.store.to_uuid(),
-                h.profile
             )
         })?;
-        if let ApplyOutcome::NoOp { reason } =
-            h.plugin.apply_with(txn, &e.store.0, &op, &profile)?
-        {
-            let mut t = txn.open_table(NOOPS)?;
-            let key = [e.store.0.as_slice(), e.id.0.as_slice()].concat();
-            t.insert(key.as_slice(), reason.to_string().as_str())?;
+        if let ApplyOutcome::NoOp { reason } = plugin.apply_with(txn, &e.store.0, &op, &profile)? {
+            record_noop(txn, e, &reason.to_string())?;
         }
         if h.root {
             let (rec, writes) = self
@@ -705,6 +846,7 @@ impl CommitHook for NodeHook {
 
     fn reset(&self, txn: &WriteTransaction, store: &StoreId) -> Result<(), HookError> {
         crate::runtime::clear_store(txn, &store.0)?;
+        epochs::reset(txn, store)?;
         let lo = [store.0.as_slice(), &[0u8; 32]].concat();
         let hi = [store.0.as_slice(), &[0xffu8; 32]].concat();
         txn.open_table(NOOPS)?

@@ -60,6 +60,8 @@ pub enum RootRuleError {
     CutoffWithoutRevoke(String),
     #[error("node {0} was revoked; revocation is final")]
     Revoked(String),
+    #[error("store {0}: only its creator (proving it with the declaration) may upgrade it")]
+    NotUpgrader(String),
 }
 
 /// A member's status in the mesh.
@@ -84,6 +86,55 @@ pub enum RootWrite {
     Channel(String, StoreId),
     /// `/plugins/{hash}/*`: informational, no trust attached.
     PluginInfo,
+    /// `/stores/{uuid}/upgrade`: the store's creator re-pins it to another
+    /// plugin (takes effect at its marker entry in the store's own log; see
+    /// [`super::epochs`]).
+    StoreUpgrade(StoreId, UpgradeSpec),
+}
+
+/// What an upgrade says: from which plugin to which, under which profile,
+/// and the state versions the migration goes between. The value of
+/// `/stores/{uuid}/upgrade` is `from_hash to_hash profile from_version
+/// to_version` (space separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeSpec {
+    /// The plugin the store runs before (hex blake3): a marker applies only
+    /// where this is the store's plugin, so upgrades form one chain.
+    pub from: String,
+    pub to: String,
+    pub profile: u32,
+    pub from_version: u32,
+    pub to_version: u32,
+}
+
+impl UpgradeSpec {
+    pub fn encode(&self) -> Vec<u8> {
+        format!(
+            "{} {} {} {} {}",
+            self.from, self.to, self.profile, self.from_version, self.to_version
+        )
+        .into_bytes()
+    }
+
+    pub fn decode(v: &[u8]) -> Option<UpgradeSpec> {
+        let s = std::str::from_utf8(v).ok()?;
+        let parts: Vec<&str> = s.split(' ').collect();
+        let [from, to, profile, fv, tv] = parts.as_slice() else {
+            return None;
+        };
+        let is_hash =
+            |h: &str| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !is_hash(from) || !is_hash(to) || from == to {
+            return None;
+        }
+        Some(UpgradeSpec {
+            from: from.to_string(),
+            to: to.to_string(),
+            profile: profile.parse().ok()?,
+            from_version: fv.parse().ok()?,
+            to_version: tv.parse().ok()?,
+        })
+    }
 }
 
 /// A store's declaration, bound to its id by [`store_id`].
@@ -258,6 +309,23 @@ pub fn check(
                             }
                             RootWrite::StoreDeleted(store)
                         }
+                    }
+                    "upgrade" => {
+                        // The creator alone: the founder may delete a store
+                        // but not change what code runs it.
+                        if !proven(&store) {
+                            return Err(RootRuleError::NotUpgrader(store.to_uuid()));
+                        }
+                        let spec = UpgradeSpec::decode(&w.value).ok_or_else(|| {
+                            bad(
+                                key,
+                                "upgrade is `from_hash to_hash profile from_version to_version`",
+                            )
+                        })?;
+                        if crate::runtime::Profile::by_version(spec.profile).is_none() {
+                            return Err(bad(key, "unknown runtime profile"));
+                        }
+                        RootWrite::StoreUpgrade(store, spec)
                     }
                     _ => return Err(RootRuleError::UnknownKey(w.key.clone())),
                 }

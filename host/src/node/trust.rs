@@ -42,10 +42,14 @@ pub(crate) const NODE_NAMES: Def = TableDefinition::new("trust_node_names");
 /// mesh ‖ channel name → lww(72) ‖ store(16).
 pub(crate) const CHANNELS: Def = TableDefinition::new("trust_channels");
 
+/// mesh ‖ root entry id → store(16) ‖ author(32) ‖ upgrade spec: every
+/// upgrade the mesh's root log declares (see [`super::epochs`]).
+pub(crate) const UPGRADES: Def = TableDefinition::new("trust_upgrades");
+
 /// Mesh-keyed tables a root replay clears (revocations and cut-offs stay:
 /// they are never undone). Store-keyed names, declarations and tombstones
 /// are cleared per store of the mesh.
-const DERIVED_BY_MESH: &[Def] = &[MEMBERS, MESH_STORES, NODE_NAMES, CHANNELS];
+const DERIVED_BY_MESH: &[Def] = &[MEMBERS, MESH_STORES, NODE_NAMES, CHANNELS, UPGRADES];
 
 /// Every table, so a fresh database has them all before the first read.
 pub(crate) const ALL: &[Def] = &[
@@ -58,6 +62,7 @@ pub(crate) const ALL: &[Def] = &[
     DELETED,
     NODE_NAMES,
     CHANNELS,
+    UPGRADES,
 ];
 
 fn key2(a: &[u8], b: &[u8]) -> Vec<u8> {
@@ -288,6 +293,9 @@ pub(crate) fn apply_root(
                     &lww,
                     &store.0,
                 )?;
+            }
+            RootWrite::StoreUpgrade(store, spec) => {
+                super::epochs::record_upgrade(txn, mesh, e, store, spec)?;
             }
             RootWrite::MeshName(_) | RootWrite::PluginInfo => {}
         }

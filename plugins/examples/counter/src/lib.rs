@@ -13,16 +13,32 @@ use lattice_plugin_sdk::prelude::*;
 lattice_plugin_sdk::include_proto!("lattice.counter");
 use counter_op::Change;
 
-/// State key of the sum of all increments.
-const INCREMENTS: &[u8] = b"p";
-/// State key of the sum of all decrements.
-const DECREMENTS: &[u8] = b"n";
+/// The state layout. Version 1 keeps the totals at `p` and `n`. Version 2
+/// (this source built with the `v2` feature, as the `counter2` package: the
+/// plugin guide's worked migration) keeps them under `total/`, and its
+/// `migrate(1)` moves them there.
+#[cfg(not(feature = "v2"))]
+mod layout {
+    pub const VERSION: u32 = 1;
+    pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+    pub const INCREMENTS: &[u8] = b"p";
+    pub const DECREMENTS: &[u8] = b"n";
+}
+#[cfg(feature = "v2")]
+mod layout {
+    pub const VERSION: u32 = 2;
+    pub const PLUGIN_VERSION: &str = "0.2.0";
+    pub const INCREMENTS: &[u8] = b"total/p";
+    pub const DECREMENTS: &[u8] = b"total/n";
+}
+use layout::{DECREMENTS, INCREMENTS};
 
 pub struct Counter;
 
 impl StateMachine for Counter {
     const NAME: &'static str = "counter";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const VERSION: &'static str = layout::PLUGIN_VERSION;
+    const STATE_VERSION: u32 = layout::VERSION;
     const DESCRIPTOR_SET: &'static [u8] = lattice_plugin_sdk::descriptor_set!();
     const SERVICE: &'static str = "lattice.counter.Counter";
     const OP_TYPE: &'static str = "lattice.counter.CounterOp";
@@ -58,6 +74,28 @@ impl StateMachine for Counter {
                 ))
             }),
             other => unknown_method(other),
+        }
+    }
+
+    /// Takes over state of its own layout, and (version 2) moves version
+    /// 1's totals to their new keys. Deterministic: it reads two keys and
+    /// writes two.
+    fn migrate(from: u32) -> Result<(), String> {
+        match (from, layout::VERSION) {
+            (a, b) if a == b => Ok(()),
+            (1, 2) => {
+                for (old, new) in [(b"p", INCREMENTS), (b"n", DECREMENTS)] {
+                    if let Some(v) = state::get(old) {
+                        state::set(new, &v);
+                        state::remove(old);
+                    }
+                }
+                Ok(())
+            }
+            (from, to) => Err(alloc::format!(
+                "counter {} cannot migrate state version {from} (it reads version {to})",
+                layout::PLUGIN_VERSION
+            )),
         }
     }
 
