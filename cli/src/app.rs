@@ -280,6 +280,15 @@ pub enum StoreCmd {
         #[command(flatten)]
         store: StoreSel,
     },
+    /// Re-pin STORE to another plugin (its creator only): every replica
+    /// migrates the state at the same point of the store's log.
+    Upgrade {
+        #[command(flatten)]
+        store: StoreSel,
+        /// kv, log, chat, or a path to a plugin .wasm.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+    },
     /// Entry count, heads, state digest, plugin of a store.
     Status {
         #[command(flatten)]

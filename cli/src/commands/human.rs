@@ -120,6 +120,20 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
         (_, Response::Left { mesh }) => {
             eprintln!("left mesh {mesh}: its stores no longer run here");
         }
+        (_, Response::Upgraded { store, upgrade: u }) => {
+            outln!(
+                "upgraded store {}: plugin {} -> {} ({} v{}), state version {} -> {}, {} rows migrated, profile v{}",
+                safe(&store.name),
+                &u.from[..16],
+                &u.to[..16],
+                store.type_name,
+                store.plugin_version,
+                u.from_version,
+                u.to_version,
+                u.rows,
+                u.profile
+            );
+        }
         (_, Response::Deleted { store }) => {
             eprintln!("deleted store {store}: every member closes it and refuses its new entries");
         }
@@ -218,6 +232,15 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                 s.store.type_name,
                 s.store.plugin_version,
                 s.store.plugin_hash
+            );
+            outln!(
+                "state         version {}, profile v{}, {}",
+                s.state_version,
+                s.profile,
+                match s.epoch {
+                    0 => "never upgraded".to_string(),
+                    n => format!("{n} upgrade(s) applied"),
+                }
             );
             outln!("entries       {}", s.entries);
             outln!(

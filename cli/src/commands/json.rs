@@ -79,6 +79,7 @@ fn lines(resp: &Response) -> Vec<Value> {
         })),
         Response::Revoked { member } => one(json!({ "revoked": member })),
         Response::Deleted { store } => one(json!({ "deleted": store })),
+        Response::Upgraded { store, upgrade } => one(json!({ "store": store, "upgrade": upgrade })),
         Response::Left { mesh } => one(json!({ "left": mesh })),
         Response::Synced { results } => each(results.iter().map(val).collect()),
         Response::Verified { report } => one(val(report)),

@@ -27,6 +27,15 @@ pub fn request(cmd: &Cmd) -> Result<Request> {
         Cmd::Store(StoreCmd::Delete { store }) => Request::StoreDelete {
             store: required(store.get(), "store delete", "STORE")?,
         },
+        Cmd::Store(StoreCmd::Upgrade { store, kind }) => {
+            let store = required(store.get(), "store upgrade", "STORE")?;
+            match store_create_request(None, kind)? {
+                Request::StoreCreate { kind, wasm, .. } => {
+                    Request::StoreUpgrade { store, kind, wasm }
+                }
+                _ => unreachable!("store_create_request builds a StoreCreate"),
+            }
+        }
         Cmd::Store(StoreCmd::Status { store }) | Cmd::Store(StoreCmd::Digest { store }) => {
             Request::StoreStatus { store: store.get() }
         }
