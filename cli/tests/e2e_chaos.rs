@@ -9,7 +9,8 @@
 //! deadline.
 //!
 //! `LATTICE_CHAOS_SEEDS` sets how many seeds run (default 20, seeds 1..=N;
-//! `LATTICE_CHAOS_SEED` runs one seed). The seeds that fail are printed.
+//! `LATTICE_CHAOS_SEED=14,15` runs the seeds listed, in that order). The
+//! seeds that fail are printed.
 //! Needs root (CI runs as root); elsewhere it says why it skipped.
 
 #[path = "support/mod.rs"]
@@ -94,11 +95,22 @@ fn mesh(net: &Net) -> Vec<Host> {
     for h in &hosts[1..] {
         join(&hosts[0].node, &h.node);
     }
-    for h in &hosts[1..] {
-        eventually(60, "every member knows the three stores", || {
-            let list = h.node.run(&["store", "list"]).stdout;
-            STORES.iter().all(|s| list.contains(s))
-        });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (i, h) in hosts.iter().enumerate().skip(1) {
+        loop {
+            let list = h.node.run(&["store", "list"]);
+            if STORES.iter().all(|s| list.stdout.contains(s)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host {i} joined but has not learnt the stores in 60 s:\n{}{}\n{}",
+                list.stdout,
+                list.stderr,
+                h.node.run(&["mesh", "status"]).stdout
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     hosts
 }
@@ -156,13 +168,20 @@ fn heal(net: &Net, f: &mut Faults) {
 }
 
 /// Every running host writes 1–3 times, all hosts at once; with `kill`,
-/// one running daemon is SIGKILLed while the writes are in flight.
-fn writes(hosts: &mut [Host], round: u64, rng: &mut Rng, kill: bool) -> Vec<Acked> {
+/// one host's daemon (if running) is SIGKILLed while the writes are in
+/// flight. Returns the acknowledged writes and the host killed.
+fn writes(
+    hosts: &mut [Host],
+    round: u64,
+    rng: &mut Rng,
+    kill: bool,
+) -> (Vec<Acked>, Option<usize>) {
     let acked = Mutex::new(Vec::new());
     let victim = kill.then(|| rng.below(HOSTS as u64) as usize);
     let delay = Duration::from_millis(rng.range(20, 300));
     let seeds: Vec<u64> = (0..HOSTS).map(|_| rng.next()).collect();
     let doomed = victim.and_then(|v| hosts[v].daemon.take());
+    let killed = victim.filter(|_| doomed.is_some());
     std::thread::scope(|s| {
         for (i, h) in hosts.iter().enumerate() {
             // A host whose daemon is down stays untouched: a write would
@@ -186,7 +205,7 @@ fn writes(hosts: &mut [Host], round: u64, rng: &mut Rng, kill: bool) -> Vec<Acke
             d.sigkill();
         }
     });
-    acked.into_inner().unwrap()
+    (acked.into_inner().unwrap(), killed)
 }
 
 /// One seeded run; panics (caught by the caller) on any failure.
@@ -198,9 +217,13 @@ fn run(net: &Net, faults: &mut Faults, seed: u64) {
     let mut story = Vec::new();
     for round in 0..ROUNDS {
         let what = fault(net, &mut hosts, faults, &mut rng);
-        let kill = what == "kill";
-        acked.extend(writes(&mut hosts, round, &mut rng, kill));
-        story.push(what);
+        let (got, victim) = writes(&mut hosts, round, &mut rng, what == "kill");
+        acked.extend(got);
+        story.push(match victim {
+            Some(v) => format!("kill {v}"),
+            None if what == "kill" => "kill (already down)".into(),
+            None => what,
+        });
     }
     heal(net, faults);
     for (i, h) in hosts.iter_mut().enumerate() {
@@ -259,7 +282,14 @@ fn five_daemons_converge_after_seeded_partition_chaos() {
         return;
     }
     let seeds: Vec<u64> = match std::env::var("LATTICE_CHAOS_SEED") {
-        Ok(_) => vec![seed_from_env("LATTICE_CHAOS_SEED", 1)],
+        Ok(list) => list
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("LATTICE_CHAOS_SEED: seeds, comma-separated")
+            })
+            .collect(),
         Err(_) => (1..=seed_from_env("LATTICE_CHAOS_SEEDS", 20)).collect(),
     };
     let started = Instant::now();

@@ -56,12 +56,13 @@ struct Acked {
     token: String,
 }
 
-/// Writes until `stop`; returns the acknowledged writes. A CLI call that
-/// fails because the daemon died under it is not acknowledged; it must
-/// still fail cleanly (no panic).
-fn writer(node: &Node, cycle: u64, w: u64, seed: u64, stop: &AtomicBool) -> Vec<Acked> {
+/// Writes until `stop`; returns the acknowledged writes and how many
+/// failed. A CLI call that fails because the daemon died under it is not
+/// acknowledged; it must still fail cleanly (no panic).
+fn writer(node: &Node, cycle: u64, w: u64, seed: u64, stop: &AtomicBool) -> (Vec<Acked>, u64) {
     let mut rng = Rng::new(seed ^ (cycle << 8) ^ w);
     let mut acked = Vec::new();
+    let mut failed = 0;
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         let kind = Kind::ALL[rng.below(3) as usize];
@@ -81,9 +82,13 @@ fn writer(node: &Node, cycle: u64, w: u64, seed: u64, stop: &AtomicBool) -> Vec<
         );
         if r.code == 0 {
             acked.push(Acked { kind, token });
+        } else {
+            let lines = r.stderr.lines().filter(|l| !l.trim().is_empty()).count();
+            assert_eq!(lines, 1, "a write cut off by a kill: {}", r.stderr);
+            failed += 1;
         }
     }
-    acked
+    (acked, failed)
 }
 
 /// Every acknowledged write is in its store's log and visible through the
@@ -142,18 +147,21 @@ fn kill_9_during_mixed_writes_loses_nothing_acknowledged() {
         .ok();
     let mut rng = Rng::new(seed);
     let mut all: Vec<Acked> = Vec::new();
+    let mut cut_off = 0;
     for cycle in 0..cycles {
         let daemon = node.daemon();
         let stop = AtomicBool::new(false);
-        let acked = Mutex::new(Vec::new());
+        let acked = Mutex::new((Vec::new(), 0));
         // Kill 30–600 ms into the writes: mid-request, mid-commit, idle.
         let delay = Duration::from_millis(rng.range(30, 600));
         std::thread::scope(|s| {
             for w in 0..WRITERS {
                 let (node, stop, acked) = (&node, &stop, &acked);
                 s.spawn(move || {
-                    let got = writer(node, cycle, w, seed, stop);
-                    acked.lock().unwrap().extend(got);
+                    let (got, failed) = writer(node, cycle, w, seed, stop);
+                    let mut acked = acked.lock().unwrap();
+                    acked.0.extend(got);
+                    acked.1 += failed;
                 });
             }
             std::thread::sleep(delay);
@@ -163,14 +171,15 @@ fn kill_9_during_mixed_writes_loses_nothing_acknowledged() {
         // Writers that started after the kill found no daemon and wrote
         // through their own node; they have all exited before the restart,
         // so the data dir is free again.
-        let this_cycle = acked.into_inner().unwrap();
+        let (this_cycle, failed) = acked.into_inner().unwrap();
+        cut_off += failed;
         let _daemon = node.daemon();
         all.extend(this_cycle.iter().cloned());
         check(&node, &all, &this_cycle, cycle, seed);
     }
     let per = |k: Kind| all.iter().filter(|a| a.kind == k).count();
     eprintln!(
-        "crash loop: seed {seed}: {cycles} kills, {} acknowledged writes (kv {}, log {}, chat {}), all present, verify clean, {:.1} s",
+        "crash loop: seed {seed}: {cycles} kills, {} acknowledged writes (kv {}, log {}, chat {}), {cut_off} cut off by a kill, all acknowledged present, verify clean, {:.1} s",
         all.len(),
         per(Kind::Kv),
         per(Kind::Log),
