@@ -331,6 +331,40 @@ impl Kernel {
                 )?;
             }
         }
+        Self::start(db, path, identity, config, hook)
+    }
+
+    /// Opens the log over a caller's redb storage backend instead of a
+    /// file. Only tests need it: a fault-injecting backend that keeps
+    /// unsynced writes in a volatile layer and drops or tears them at a
+    /// simulated power cut (`tests/power_loss.rs`). Nothing of the file
+    /// checks of [`Kernel::open`] applies; `label` stands in for the path
+    /// in [`Kernel::path`].
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        label: &Path,
+        identity: Identity,
+        config: KernelConfig,
+        hook: Arc<dyn CommitHook>,
+    ) -> Result<Kernel, KernelError> {
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create_with_backend(backend)
+            .map_err(|e| KernelError::Unreadable {
+                path: label.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Self::start(db, label, identity, config, hook)
+    }
+
+    /// Everything after the database is open: tables, clock, commit thread.
+    fn start(
+        db: Database,
+        path: &Path,
+        identity: Identity,
+        config: KernelConfig,
+        hook: Arc<dyn CommitHook>,
+    ) -> Result<Kernel, KernelError> {
         // Create every table up front so readers never race table creation.
         let txn = db.begin_write()?;
         {

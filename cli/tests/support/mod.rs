@@ -1,6 +1,9 @@
 //! Helpers for end-to-end tests of the real `lattice` binary.
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod rng;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

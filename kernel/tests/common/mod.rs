@@ -2,6 +2,7 @@
 //! kernels in temp dirs.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -218,4 +219,50 @@ pub fn applied_set(k: &Kernel, store: &StoreId) -> Vec<EntryId> {
         .unwrap()
         .map(|r| EntryId::from_slice(&r.unwrap().0.value()[16..]).unwrap())
         .collect()
+}
+
+/// What must hold of `store` after any crash: every acknowledged entry is
+/// present; log, commit order, hook state, digest, heads and chain tips
+/// agree. Returns the entry count.
+pub fn check_invariants(k: &Kernel, store: &StoreId, acknowledged: &HashSet<EntryId>) -> u64 {
+    let status = k.status(store).unwrap();
+    let log = k.log(store, 0, usize::MAX).unwrap();
+    assert_eq!(
+        log.len() as u64,
+        status.entries,
+        "entry count matches the commit order table"
+    );
+    assert_eq!(
+        state_count(k, store),
+        status.entries,
+        "plugin state and log agree"
+    );
+    let ids: HashSet<EntryId> = log.iter().map(|e| e.id).collect();
+    for id in acknowledged {
+        assert!(ids.contains(id), "acknowledged entry {id} lost after crash");
+    }
+    let mut digest = SetDigest::default();
+    let mut referenced = HashSet::new();
+    let mut seen = HashSet::new();
+    for e in &log {
+        digest.add(&e.id.0);
+        if e.seq > 1 {
+            assert!(
+                seen.contains(&e.prev),
+                "chain is contiguous and in causal order"
+            );
+            referenced.insert(e.prev);
+        }
+        referenced.extend(e.deps.iter().copied());
+        seen.insert(e.id);
+    }
+    assert_eq!(digest, status.digest, "digest matches the entries present");
+    let mut heads: Vec<EntryId> = ids.difference(&referenced).copied().collect();
+    heads.sort();
+    let mut got = status.heads.clone();
+    got.sort();
+    assert_eq!(got, heads, "heads are exactly the unreferenced entries");
+    let tips: u64 = k.tips(store).unwrap().iter().map(|t| t.seq).sum();
+    assert_eq!(tips, status.entries, "chain tips account for every entry");
+    status.entries
 }
