@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use lattice_cli::dynamic;
 use lattice_host::api::{CatalogStore, Hex, PluginView, Request, Response};
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ServiceDescriptor};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ServiceDescriptor};
 
 use crate::app::Global;
 use crate::backend::Backend;
@@ -90,8 +90,8 @@ pub struct Schema {
 
 impl Schema {
     pub fn of(p: &PluginView) -> Result<Schema> {
-        let pool = DescriptorPool::decode(p.descriptor_set.0.as_slice())
-            .context("plugin descriptor set")?;
+        let pool = lattice_host::runtime::decode_descriptor_set(&p.descriptor_set.0)
+            .map_err(|e| anyhow!("plugin descriptor set: {e}"))?;
         let service = pool
             .get_service_by_name(&p.service)
             .ok_or_else(|| anyhow!("descriptor lacks {}", p.service))?;

@@ -1,7 +1,8 @@
 //! The descriptor → CLI builder on an arbitrary `FileDescriptorSet` and an
 //! arbitrary command line: what a plugin nobody vetted hands the CLI.
 //!
-//! Input: a 2-byte length, that many descriptor bytes, then argv (NUL
+//! The descriptor goes through `decode_descriptor_set`, the decoder the
+//! host and the CLI use. Input: a 2-byte length, that many descriptor bytes, then argv (NUL
 //! separated). For each service of a descriptor set that decodes (at most
 //! four), the tree the CLI parses (`standalone_command`) is built and
 //! checked by clap's own consistency assertions (`Command::debug_assert`:
@@ -15,10 +16,10 @@
 
 use lattice_cli::dynamic::{method_by_cli_name, parse_request, render_reply, standalone_command};
 use lattice_fuzz::{Input, seed};
-use lattice_host::runtime::{Runtime, RuntimeConfig, builtin};
+use lattice_host::runtime::{Runtime, RuntimeConfig, builtin, decode_descriptor_set};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::DynamicMessage;
 
 fn seeds() -> Vec<Vec<u8>> {
     let rt = Runtime::new(RuntimeConfig::default()).unwrap();
@@ -55,7 +56,7 @@ fuzz_target!(init: seed(seeds), |data: &[u8]| {
     let len = u16::from_be_bytes([input.byte(), input.byte()]) as usize;
     let rest = input.rest();
     let (desc, argv) = rest.split_at(len.min(rest.len()));
-    let Ok(pool) = DescriptorPool::decode(desc) else {
+    let Ok(pool) = decode_descriptor_set(desc) else {
         return;
     };
     let args: Vec<String> = std::iter::once("lattice x".to_string())

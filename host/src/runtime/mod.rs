@@ -56,7 +56,7 @@ pub use config::RuntimeConfig;
 pub use digest::pair_hash;
 pub use error::{CallError, LoadError, RuntimeError, StorageError};
 pub use halt::{Halt, STORE_HALTS, halted};
-pub use info::{MethodInfo, PluginInfo};
+pub use info::{MethodInfo, PluginInfo, decode_descriptor_set};
 pub use plugin::{ApplyOutcome, MigrateOutcome, Plugin, ReadState};
 pub use profile::{FuelCosts, Profile};
 pub use screen::screen;
