@@ -107,7 +107,16 @@ mod tests {
 
     #[test]
     fn shipped_plugins_pass_and_hostile_blobs_get_typed_refusals() {
-        for (name, wasm) in BUILTIN {
+        let mut plugins: Vec<(&str, Vec<u8>)> =
+            BUILTIN.iter().map(|(n, w)| (*n, w.to_vec())).collect();
+        for path in [
+            crate::artifacts::COUNTER,
+            crate::artifacts::EVIL,
+            crate::artifacts::PARTIAL,
+        ] {
+            plugins.push((path, std::fs::read(path).unwrap()));
+        }
+        for (name, wasm) in &plugins {
             if let Err(e) = screen(wasm) {
                 panic!("{name}: {e}");
             }
