@@ -7,14 +7,12 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use lattice_cli::dynamic;
 use lattice_host::api::{CatalogStore, Hex, PluginView, Request, Response};
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ServiceDescriptor};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ServiceDescriptor};
 
 use crate::app::Global;
 use crate::backend::Backend;
 
 /// Flags every plugin command accepts besides its request fields.
-pub const RESERVED: &[&str] = &["store", "json", "data-dir", "verbose"];
-
 pub struct Catalog {
     pub stores: Vec<CatalogStore>,
     pub plugins: Vec<PluginView>,
@@ -92,8 +90,8 @@ pub struct Schema {
 
 impl Schema {
     pub fn of(p: &PluginView) -> Result<Schema> {
-        let pool = DescriptorPool::decode(p.descriptor_set.0.as_slice())
-            .context("plugin descriptor set")?;
+        let pool = lattice_host::runtime::decode_descriptor_set(&p.descriptor_set.0)
+            .map_err(|e| anyhow!("plugin descriptor set: {e}"))?;
         let service = pool
             .get_service_by_name(&p.service)
             .ok_or_else(|| anyhow!("descriptor lacks {}", p.service))?;
@@ -215,47 +213,15 @@ pub fn run(b: &mut Backend, args: Vec<String>, global: &Global) -> Result<std::p
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The command tree of `lattice SELECTOR …` as a subcommand of `lattice`:
-/// one subcommand per method, plus `--store`. Shell completion nests it
-/// under the static tree (whose global flags it then inherits), so what
-/// completes is what parses.
+/// The command tree of `lattice SELECTOR …` as a subcommand of `lattice`
+/// (see [`dynamic::plugin_command`]).
 pub fn command(selector: &str, schema: &Schema) -> clap::Command {
-    dynamic::build_command_with(selector, &schema.service, RESERVED)
-        .arg(
-            clap::Arg::new("store")
-                .long("store")
-                .value_name("NAME")
-                .help("The store to use when several share this type")
-                .global(true),
-        )
-        .subcommand_required(true)
+    dynamic::plugin_command(selector, &schema.service)
 }
 
 /// [`command`] parsed on its own, so it also takes the global flags.
 fn standalone(selector: &str, schema: &Schema) -> clap::Command {
-    command(selector, schema)
-        .arg(
-            clap::Arg::new("json")
-                .long("json")
-                .action(clap::ArgAction::SetTrue)
-                .help("Print the reply as JSON")
-                .global(true),
-        )
-        .arg(
-            clap::Arg::new("data-dir")
-                .long("data-dir")
-                .value_name("DIR")
-                .help("Data directory")
-                .global(true),
-        )
-        .arg(
-            clap::Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .action(clap::ArgAction::Count)
-                .global(true),
-        )
-        .bin_name(format!("lattice {selector}"))
+    dynamic::standalone_command(selector, &schema.service)
 }
 
 /// Member names and local times for the text output.

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use iroh::endpoint::{RecvStream, SendStream};
+use iroh::endpoint::SendStream;
 use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{NetError, Result};
 
@@ -17,8 +18,11 @@ use crate::error::{NetError, Result};
 pub const MAX_FRAME: usize = 4 << 20;
 
 /// Reads one frame body, `Ok(None)` on a clean end of stream before a header.
+///
+/// Generic over the reader (a QUIC `RecvStream` in the product) so the fuzz
+/// target can feed it bytes from memory through this very function.
 pub async fn read_raw(
-    recv: &mut RecvStream,
+    recv: &mut (impl AsyncRead + Unpin),
     max: usize,
     timeout: Duration,
     what: &'static str,
@@ -30,8 +34,8 @@ pub async fn read_raw(
         let mut filled = 0;
         while filled < 4 {
             match recv.read(&mut header[filled..]).await {
-                Ok(Some(n)) => filled += n,
-                Ok(None) => break,
+                Ok(0) => break,
+                Ok(n) => filled += n,
                 Err(e) => return Err(NetError::Stream(e.to_string())),
             }
         }
@@ -59,7 +63,7 @@ pub async fn read_raw(
 
 /// Reads and decodes one frame; end of stream is a protocol error here.
 pub async fn read<M: Message + Default>(
-    recv: &mut RecvStream,
+    recv: &mut (impl AsyncRead + Unpin),
     max: usize,
     timeout: Duration,
     what: &'static str,

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::admission::overlay_alpn;
 use crate::endpoint::{author_of, endpoint_id};
 use crate::error::{NetError, Result};
+use crate::inbound::Inbound;
 use crate::net::Inner;
 use crate::pb;
 
@@ -257,16 +258,12 @@ async fn receive_loop(
                     tracing::debug!(peer = %from, store = %store, "announcement from a non-member dropped");
                     continue;
                 }
-                match pb::Gossip::decode(msg.content.as_ref()).map(|g| g.kind) {
-                    Ok(Some(pb::gossip::Kind::Announce(a))) => {
-                        handle_announce(&inner, store, a, from).await
+                match crate::inbound::parse(msg.content.as_ref(), &store) {
+                    Ok(Inbound::Announce { id, entry }) => {
+                        handle_announce(&inner, store, id, entry, from).await
                     }
-                    Ok(Some(pb::gossip::Kind::Presence(p))) => {
-                        crate::presence::receive(&inner, &store, p)
-                    }
-                    Ok(None) | Err(_) => {
-                        tracing::debug!(peer = %from, "undecodable gossip message");
-                    }
+                    Ok(Inbound::Presence(b)) => crate::presence::receive(&inner, &store, b),
+                    Err(e) => tracing::debug!(peer = %from, error = %e, "gossip message dropped"),
                 }
             }
             Ok(Event::NeighborUp(id)) => {
@@ -306,21 +303,15 @@ async fn receive_loop(
     }
 }
 
-async fn handle_announce(inner: &Arc<Inner>, store: StoreId, a: pb::Announce, from: AuthorId) {
-    if a.store_id != store.0 {
-        tracing::debug!(peer = %from, "announcement for another store on this topic");
-        return;
-    }
-    let Some(id) = EntryId::from_slice(&a.entry_id) else {
-        return;
-    };
-    if !a.entry.is_empty() {
-        if crate::sync::check_store(&a.entry, &store).is_err() {
-            tracing::debug!(peer = %from, "announced entry is malformed or of another store");
-            return;
-        }
+async fn handle_announce(
+    inner: &Arc<Inner>,
+    store: StoreId,
+    id: EntryId,
+    entry: Option<Vec<u8>>,
+    from: AuthorId,
+) {
+    if let Some(wire) = entry {
         let kernel = Arc::clone(&inner.kernel);
-        let wire = a.entry;
         let r = tokio::task::spawn_blocking(move || kernel.ingest(&[wire])).await;
         match r {
             Ok(Ok(report)) => match report.outcomes.first() {

@@ -23,14 +23,26 @@ pub mod admission;
 mod anti_entropy;
 mod endpoint;
 mod error;
+mod flood;
 mod forks;
 mod frame;
 pub mod gossip;
+mod inbound;
 mod invite;
 mod net;
 pub mod presence;
 mod reconcile;
 pub mod sync;
+
+/// The decoders a peer's bytes meet first, public so the fuzz targets
+/// (`fuzz/`) call the very functions the protocol paths call.
+pub mod decode {
+    pub use crate::forks::PeerState;
+    pub use crate::frame::{read, read_raw};
+    pub use crate::inbound::{GossipReject, Inbound, parse as gossip};
+    pub use crate::reconcile::ids_of;
+    pub use crate::sync::check_store;
+}
 
 pub mod pb {
     //! Generated protobuf types of the network protocol (`proto/net.proto`).
@@ -45,6 +57,7 @@ use lattice_kernel::{AuthorId, StoreId};
 pub use admission::{OVERLAY_ALPN_PREFIX, overlay_alpn};
 pub use anti_entropy::DigestRound;
 pub use error::{NetError, Result};
+pub use flood::BUSY;
 pub use frame::MAX_FRAME;
 pub use gossip::{Announcer, topic_id};
 pub use invite::{INVITE_PREFIX, Invite, InviteParseError};
@@ -160,6 +173,10 @@ pub struct NetConfig {
     pub batch_bytes: usize,
     /// Hard limit on one received frame, checked before allocation.
     pub max_frame: usize,
+    /// Requests of one peer served at once (as many more may wait, up to
+    /// `io_timeout`); past that its streams are reset with code 2, busy
+    /// (see `flood`).
+    pub peer_streams: usize,
     /// Join gossip overlays. Off: entries move only by sync (explicit
     /// calls and anti-entropy), e.g. to measure sync alone.
     pub gossip: bool,
@@ -202,6 +219,7 @@ impl Default for NetConfig {
             connect_timeout: Duration::from_secs(5),
             batch_bytes: 1 << 20,
             max_frame: MAX_FRAME,
+            peer_streams: 8,
             gossip: true,
             gossip_max_message: 64 * 1024,
             anti_entropy: Some(Duration::from_secs(30)),

@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     /// (HLC, id) index in memory (40 bytes an entry), so peers asking at
     /// once wait for a slot instead of multiplying that.
     pub reconcile_slots: tokio::sync::Semaphore,
+    /// Requests served and waiting per peer (flood control).
+    pub peer_slots: crate::flood::PeerSlots,
 }
 
 impl Inner {
@@ -281,6 +283,7 @@ impl Net {
             announcer: announcer.clone(),
             runtime: tokio::runtime::Handle::current(),
             reconcile_slots: tokio::sync::Semaphore::new(crate::reconcile::SERVED_AT_ONCE),
+            peer_slots: crate::flood::PeerSlots::new(config.peer_streams),
             config,
         });
         for (id, addrs) in inner.config.peers.clone() {

@@ -164,15 +164,9 @@ fn beacon(inner: &Inner, store: &StoreId) -> Option<Bytes> {
     )))
 }
 
-/// Records a beacon that checks out and whose author is a member now.
-pub(crate) fn receive(inner: &Inner, store: &StoreId, p: pb::Presence) {
-    let b = match check_beacon(&p, store) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::debug!(store = %store, error = %e, "presence beacon dropped");
-            return;
-        }
-    };
+/// Records a beacon that checked out (see [`crate::inbound::parse`]) if
+/// its author is a member now.
+pub(crate) fn receive(inner: &Inner, store: &StoreId, b: Beacon) {
     if b.author == inner.me || !inner.policy.may_sync(store, &b.author) {
         return;
     }

@@ -136,7 +136,8 @@ fn start(set: NegentropyStorageVector) -> Result<(Session, Vec<u8>)> {
     Ok((s, first))
 }
 
-fn ids_of(raw: &[Vec<u8>]) -> Result<Vec<EntryId>> {
+/// The ids of a `fetch` frame; one not 32 bytes long is a protocol violation.
+pub fn ids_of(raw: &[Vec<u8>]) -> Result<Vec<EntryId>> {
     raw.iter()
         .map(|b| {
             EntryId::from_slice(b)

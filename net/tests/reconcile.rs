@@ -180,22 +180,6 @@ use pb::reconcile_frame::Kind as RF;
 use pb::sync_frame::Kind as SF;
 use prost::Message;
 
-async fn put<M: Message>(send: &mut SendStream, m: &M) {
-    let b = m.encode_to_vec();
-    send.write_all(&(b.len() as u32).to_be_bytes())
-        .await
-        .unwrap();
-    send.write_all(&b).await.unwrap();
-}
-
-async fn get<M: Message + Default>(recv: &mut RecvStream) -> M {
-    let mut h = [0u8; 4];
-    recv.read_exact(&mut h).await.unwrap();
-    let mut b = vec![0u8; u32::from_be_bytes(h) as usize];
-    recv.read_exact(&mut b).await.unwrap();
-    M::decode(b.as_slice()).unwrap()
-}
-
 /// The opening message of an empty set (what a fresh client sends).
 fn opening() -> Vec<u8> {
     let mut set = negentropy::NegentropyStorageVector::new();

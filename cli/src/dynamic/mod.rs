@@ -71,6 +71,7 @@ mod names;
 mod readable;
 mod render;
 mod request;
+mod tree;
 mod value;
 
 use std::fmt;
@@ -83,6 +84,7 @@ pub use render::{
     render_json, render_op, render_reply, render_text, render_text_with, terminal_safe,
 };
 pub use request::parse_request;
+pub use tree::{RESERVED, plugin_command, standalone_command};
 pub use value::{format_bytes, id_prefix, parse_bytes, parse_value};
 
 /// Errors of the dynamic-command layer.

@@ -59,6 +59,29 @@ impl PluginInfo {
     }
 }
 
+/// Decodes a plugin's `FileDescriptorSet` (at load, and in the CLI that
+/// builds commands from it), refusing what the decoder cannot take.
+///
+/// prost-reflect 0.16.5 panics (an index out of bounds while it labels the
+/// error) on a file whose `syntax` is neither `proto2` nor `proto3`, so
+/// that rule is checked first on the raw set: a hostile descriptor is a
+/// typed refusal, not a crash. Found by the `cli_descriptor` fuzz target.
+pub fn decode_descriptor_set(bytes: &[u8]) -> Result<DescriptorPool, String> {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(bytes).map_err(|e| e.to_string())?;
+    for f in &set.file {
+        if let Some(syntax) = f.syntax.as_deref()
+            && !matches!(syntax, "proto2" | "proto3")
+        {
+            return Err(format!(
+                "file `{}` has syntax `{syntax}`; only proto2 and proto3 are supported",
+                f.name()
+            ));
+        }
+    }
+    DescriptorPool::decode(bytes).map_err(|e| e.to_string())
+}
+
 fn check_name(field: &'static str, value: &str) -> Result<(), LoadError> {
     if value.is_empty() || value.len() > MAX_NAME || value.chars().any(|c| c.is_control()) {
         return Err(LoadError::BadInfo {
@@ -86,8 +109,7 @@ pub(crate) fn validate_info(
             ),
         });
     }
-    let pool = DescriptorPool::decode(raw.descriptor_set.as_slice())
-        .map_err(|e| LoadError::BadDescriptor(e.to_string()))?;
+    let pool = decode_descriptor_set(&raw.descriptor_set).map_err(LoadError::BadDescriptor)?;
     let service = pool
         .get_service_by_name(&raw.service)
         .ok_or_else(|| LoadError::UnknownService(raw.service.clone()))?;
@@ -124,4 +146,26 @@ pub(crate) fn validate_info(
         op_type,
         methods,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    /// The `cli_descriptor` fuzz target's crash: a file with an unknown
+    /// syntax made prost-reflect panic instead of returning its error.
+    #[test]
+    fn an_unknown_syntax_is_refused_not_a_panic() {
+        let set = prost_types::FileDescriptorSet {
+            file: vec![prost_types::FileDescriptorProto {
+                name: Some("x.proto".into()),
+                syntax: Some("editions".into()),
+                ..Default::default()
+            }],
+        };
+        let err = decode_descriptor_set(&set.encode_to_vec()).unwrap_err();
+        assert!(err.contains("syntax `editions`"), "{err}");
+        assert!(decode_descriptor_set(&[0xff, 0xff]).is_err());
+    }
 }

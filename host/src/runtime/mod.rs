@@ -37,6 +37,7 @@ mod info;
 mod instance;
 mod plugin;
 mod profile;
+mod screen;
 pub mod state;
 mod v0_1_0;
 mod v0_2_0;
@@ -55,9 +56,10 @@ pub use config::RuntimeConfig;
 pub use digest::pair_hash;
 pub use error::{CallError, LoadError, RuntimeError, StorageError};
 pub use halt::{Halt, STORE_HALTS, halted};
-pub use info::{MethodInfo, PluginInfo};
+pub use info::{MethodInfo, PluginInfo, decode_descriptor_set};
 pub use plugin::{ApplyOutcome, MigrateOutcome, Plugin, ReadState};
 pub use profile::{FuelCosts, Profile};
+pub use screen::screen;
 pub use state::{
     PLUGIN_STATE, STATE_DIGEST, StateTx, StoreKey, clear_store, recompute_digest, state_digest,
 };
@@ -301,6 +303,9 @@ impl Runtime {
 
     fn load_new(&self, wasm: &[u8], hash: [u8; 32]) -> Result<Arc<Plugin>, LoadError> {
         let engine = &self.shared.engine;
+        // Refuse what is not a component of our interfaces before paying
+        // for a compile (or trusting a cached artifact of it).
+        screen(wasm)?;
         let (component, outcome) = match &self.cache {
             None => (
                 plugin::compile_component(engine, wasm)?,
@@ -360,52 +365,15 @@ impl Runtime {
     }
 }
 
-/// Check every import is `lattice:plugin/<interface>@<version>` for one
-/// supported version and an interface that version defines; return the
-/// version. A component with no imports at all (it never touches state)
-/// gets the newest version.
+/// Check every import of the compiled component (see
+/// [`screen::check_import_names`]); return the version they name. A
+/// component with no imports at all (it never touches state) gets the
+/// newest version.
 fn check_imports(engine: &Engine, component: &Component) -> Result<&'static str, LoadError> {
     let ty = component.component_type();
-    let mut version: Option<&str> = None;
-    for (name, _) in ty.imports(engine) {
-        let forbidden = || LoadError::ForbiddenImport {
-            name: name.to_string(),
-        };
-        let rest = name.strip_prefix("lattice:plugin/").ok_or_else(forbidden)?;
-        let (_interface, v) = rest.split_once('@').ok_or_else(forbidden)?;
-        match version {
-            None => version = Some(v),
-            Some(first) if first != v => {
-                return Err(LoadError::MixedVersions {
-                    first: first.to_string(),
-                    second: v.to_string(),
-                });
-            }
-            Some(_) => {}
-        }
-        let supported = SUPPORTED_API_VERSIONS
-            .iter()
-            .find(|s| **s == v)
-            .ok_or_else(|| LoadError::UnsupportedVersion {
-                version: v.to_string(),
-                supported: SUPPORTED_API_VERSIONS.join(", "),
-            })?;
-        let allowed: &[&str] = match *supported {
-            v0_1_0::VERSION => &[v0_1_0::TYPES_IMPORT, v0_1_0::STATE_IMPORT],
-            v0_2_0::VERSION => &[v0_2_0::TYPES_IMPORT, v0_2_0::STATE_IMPORT],
-            _ => &[],
-        };
-        if !allowed.contains(&name) {
-            return Err(forbidden());
-        }
-    }
-    let v = version.unwrap_or(SUPPORTED_API_VERSIONS[0]);
-    SUPPORTED_API_VERSIONS
-        .iter()
-        .copied()
-        .find(|s| *s == v)
-        .ok_or_else(|| LoadError::UnsupportedVersion {
-            version: v.to_string(),
-            supported: SUPPORTED_API_VERSIONS.join(", "),
-        })
+    let names: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    screen::check_import_names(names.iter().map(String::as_str))
 }

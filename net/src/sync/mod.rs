@@ -32,7 +32,8 @@ use crate::net::Inner;
 use crate::pb;
 use crate::pb::sync_frame::Kind as SF;
 
-pub(crate) use recv::{check_store, pull};
+pub use recv::check_store;
+pub(crate) use recv::pull;
 pub(crate) use requests::{fetch_blob, join};
 pub(crate) use send::{Plan, plan, push};
 
@@ -315,6 +316,15 @@ impl ProtocolHandler for SyncHandler {
             let inner = Arc::clone(&self.inner);
             let conn = conn.clone();
             tokio::spawn(async move {
+                let wait = inner.config.io_timeout;
+                let Some(_slot) = inner.peer_slots.enter(peer, wait).await else {
+                    tracing::info!(peer = %peer, "request refused: too many in flight from this peer");
+                    let (mut send, mut recv) = (send, recv);
+                    let busy = iroh::endpoint::VarInt::from_u32(crate::flood::BUSY);
+                    let _ = send.reset(busy);
+                    let _ = recv.stop(busy);
+                    return;
+                };
                 if let Err(e) = serve_stream(&inner, peer, send, recv).await {
                     match e {
                         NetError::Protocol(_) | NetError::FrameTooLarge { .. } => {

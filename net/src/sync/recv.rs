@@ -26,7 +26,7 @@ pub(crate) struct Pulled {
 
 /// Rejects an entry of another store before it reaches the kernel: a sync
 /// of store S may only carry S's entries (the peer was authorized for S).
-pub(crate) fn check_store(wire: &[u8], store: &StoreId) -> Result<()> {
+pub fn check_store(wire: &[u8], store: &StoreId) -> Result<()> {
     let env = lattice_kernel::pb::Entry::decode(wire)
         .map_err(|e| NetError::Protocol(format!("entry envelope does not decode: {e}")))?;
     let body = lattice_kernel::pb::EntryBody::decode(env.body.as_slice())

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lattice_kernel::{
-    AuthorId, CommitHook, HookError, Identity, Kernel, KernelConfig, SignedEntry, StoreId,
+    Admission, AuthorId, CommitHook, HookError, Identity, Kernel, KernelConfig, SignedEntry,
+    StoreId, ValidationError,
 };
 use lattice_net::{Announcer, BlobSource, InviteAuthority, JoinGrant, Net, NetConfig, Policy};
 
@@ -81,13 +82,24 @@ pub fn test_key(store: &StoreId) -> [u8; 32] {
     *blake3::hash(&store.0).as_bytes()
 }
 
-/// A hook that announces committed entries when enabled.
+/// A hook that announces committed entries when enabled, and, once `gate`
+/// is set, refuses entries of authors who are not members of their store
+/// (as the host's trust tables do).
 pub struct AnnounceHook {
     pub announcer: Announcer,
     pub enabled: AtomicBool,
+    pub gate: Mutex<Option<Arc<Members>>>,
 }
 
 impl CommitHook for AnnounceHook {
+    fn admit(&self, _: &redb::WriteTransaction, e: &SignedEntry) -> Result<Admission, HookError> {
+        match &*self.gate.lock().unwrap() {
+            Some(m) if !m.may_sync(&e.store, &e.author) => {
+                Ok(Admission::Refuse(ValidationError::Unauthorized(e.author)))
+            }
+            _ => Ok(Admission::Apply),
+        }
+    }
     fn apply(&self, _: &redb::WriteTransaction, _: &SignedEntry) -> Result<(), HookError> {
         Ok(())
     }
@@ -171,6 +183,7 @@ impl Node {
         let hook = Arc::new(AnnounceHook {
             announcer: announcer.clone(),
             enabled: AtomicBool::new(true),
+            gate: Mutex::new(None),
         });
         let kernel = Arc::new(
             Kernel::open(
@@ -338,4 +351,22 @@ pub async fn dial(ep: &iroh::Endpoint, to: &Node) -> iroh::endpoint::Connection 
         addr = addr.with_ip_addr(s);
     }
     ep.connect(addr, lattice_net::ALPN).await.unwrap()
+}
+
+/// Writes one frame (length header and protobuf body) by hand.
+pub async fn put<M: prost::Message>(send: &mut iroh::endpoint::SendStream, m: &M) {
+    let b = m.encode_to_vec();
+    send.write_all(&(b.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
+    send.write_all(&b).await.unwrap();
+}
+
+/// Reads one frame by hand.
+pub async fn get<M: prost::Message + Default>(recv: &mut iroh::endpoint::RecvStream) -> M {
+    let mut h = [0u8; 4];
+    recv.read_exact(&mut h).await.unwrap();
+    let mut b = vec![0u8; u32::from_be_bytes(h) as usize];
+    recv.read_exact(&mut b).await.unwrap();
+    M::decode(b.as_slice()).unwrap()
 }
