@@ -327,6 +327,12 @@ impl Gate {
         cut
     }
 
+    /// Entries in the connection table, closed ones not yet pruned included
+    /// (pruning happens on the next admission): a soak sees it stay bounded.
+    pub fn tracked(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
     /// Live admitted connections, for diagnostics and tests.
     pub fn live(&self) -> Vec<(AuthorId, Vec<u8>)> {
         lock(&self.conns)

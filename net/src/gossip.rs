@@ -139,6 +139,13 @@ impl Topics {
         }
     }
 
+    /// (topics subscribed, neighbours summed over them).
+    pub fn counts(&self) -> (usize, usize) {
+        let map = lock(&self.map);
+        let neighbors = map.values().map(|t| lock(&t.neighbors).len()).sum();
+        (map.len(), neighbors)
+    }
+
     /// Gossip-triggered syncs pending or running.
     pub fn pending_syncs(&self) -> usize {
         lock(&self.syncing).len()

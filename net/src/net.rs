@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     /// (HLC, id) index in memory (40 bytes an entry), so peers asking at
     /// once wait for a slot instead of multiplying that.
     pub reconcile_slots: tokio::sync::Semaphore,
+    /// In-flight counts for [`Net::stats`].
+    pub(crate) gauges: crate::gauges::Gauges,
 }
 
 impl Inner {
@@ -195,6 +197,11 @@ impl Inner {
         }
     }
 
+    /// Our cached outgoing connections (open or not yet found closed).
+    pub(crate) fn cached_connections(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn is_connected(&self, peer: &AuthorId) -> bool {
         let ours = self
             .conns
@@ -207,6 +214,7 @@ impl Inner {
 
     /// Syncs one store with one peer and records the outcome for `peers()`.
     pub async fn sync_store(self: &Arc<Self>, peer: AuthorId, store: StoreId) -> Result<SyncStats> {
+        let _session = self.gauges.sessions_out.hold();
         let res = sync::sync_store(self, peer, store).await;
         match &res {
             Ok(s) => {
@@ -281,6 +289,7 @@ impl Net {
             announcer: announcer.clone(),
             runtime: tokio::runtime::Handle::current(),
             reconcile_slots: tokio::sync::Semaphore::new(crate::reconcile::SERVED_AT_ONCE),
+            gauges: Default::default(),
             config,
         });
         for (id, addrs) in inner.config.peers.clone() {
@@ -431,6 +440,12 @@ impl Net {
         self.inner.topics.pending_syncs()
     }
 
+    /// Live resource counts (connections, streams, sessions, topics,
+    /// tasks): what `node status` shows and a soak watches for leaks.
+    pub fn stats(&self) -> crate::NetStats {
+        crate::NetStats::of(&self.inner)
+    }
+
     /// Peers we hold an admitted, open connection with, and on which ALPN.
     pub fn connections(&self) -> Vec<(AuthorId, Vec<u8>)> {
         self.inner.gate.live()
@@ -488,7 +503,9 @@ async fn accept_loop(inner: Arc<Inner>) {
     while let Some(incoming) = inner.endpoint.accept().await {
         let inner = Arc::clone(&inner);
         let sync = Arc::clone(&sync);
+        let held = inner.gauges.incoming.hold();
         tokio::spawn(async move {
+            let _held = held;
             if let Err(e) = serve_connection(&inner, &sync, incoming).await {
                 tracing::debug!(error = %e, "incoming connection failed");
             }

@@ -314,7 +314,9 @@ impl ProtocolHandler for SyncHandler {
             };
             let inner = Arc::clone(&self.inner);
             let conn = conn.clone();
+            let held = inner.gauges.streams_in.hold();
             tokio::spawn(async move {
+                let _held = held;
                 if let Err(e) = serve_stream(&inner, peer, send, recv).await {
                     match e {
                         NetError::Protocol(_) | NetError::FrameTooLarge { .. } => {
