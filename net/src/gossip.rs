@@ -491,6 +491,7 @@ pub(crate) fn spawn_maintenance(inner: Arc<Inner>) -> JoinHandle<()> {
             tick.tick().await;
             // Re-joins on every tick anyway, new peers or not.
             crate::admission::reconcile(&inner).await;
+            inner.gate.close_superseded(inner.config.gossip_rejoin);
             rejoin_all(&inner).await;
         }
     })
