@@ -117,6 +117,8 @@ struct Tracked {
     conn: WeakConnectionHandle,
     /// The peer was a member of one of our stores when last checked.
     was_member: bool,
+    /// When the handshake completed (local, for [`Gate::close_superseded`]).
+    at: std::time::Instant,
 }
 
 /// Connection admission shared by the endpoint hooks, the accept loop and
@@ -290,8 +292,49 @@ impl Gate {
             alpn: conn.alpn().to_vec(),
             conn: conn.weak_handle(),
             was_member,
+            at: std::time::Instant::now(),
         });
         true
+    }
+
+    /// Closes gossip connections a newer one to the same peer on the same
+    /// overlay has superseded for at least `grace`; returns how many.
+    ///
+    /// iroh-gossip 0.101 moves to a peer's newest connection but never ends
+    /// the old one's loop (its send loop ignores its closed channel and the
+    /// receive loop waits for the connection to close; upstream
+    /// n0-computer/iroh-gossip#145), and keep-alives hold it open: every
+    /// HyParView disconnect-and-redial between two live nodes leaked one
+    /// connection and its tasks (the soak run found it, docs/reliability.md).
+    /// After `grace` both sides send on the newest only, so closing the
+    /// older ones loses nothing; iroh-gossip treats the close of a
+    /// non-active connection as routine.
+    pub fn close_superseded(&self, grace: std::time::Duration) -> usize {
+        let now = std::time::Instant::now();
+        let conns = lock(&self.conns);
+        let live: Vec<(&Tracked, Connection)> = conns
+            .iter()
+            .filter(|t| t.alpn != ALPN)
+            .filter_map(|t| {
+                let c = t.conn.upgrade()?;
+                c.close_reason().is_none().then_some((t, c))
+            })
+            .collect();
+        let mut closed = 0;
+        for (t, c) in &live {
+            let newer = live.iter().any(|(o, _)| {
+                o.peer == t.peer
+                    && o.alpn == t.alpn
+                    && o.at > t.at
+                    && now.duration_since(o.at) >= grace
+            });
+            if newer {
+                tracing::debug!(peer = %t.peer, "closing a superseded gossip connection");
+                c.close(0u32.into(), b"superseded");
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// Closes every live connection the current membership no longer
@@ -325,6 +368,12 @@ impl Gate {
             keep
         });
         cut
+    }
+
+    /// Entries in the connection table, closed ones not yet pruned included
+    /// (pruning happens on the next admission): a soak sees it stay bounded.
+    pub fn tracked(&self) -> usize {
+        lock(&self.conns).len()
     }
 
     /// Live admitted connections, for diagnostics and tests.

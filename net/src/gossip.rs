@@ -140,6 +140,13 @@ impl Topics {
         }
     }
 
+    /// (topics subscribed, neighbours summed over them).
+    pub fn counts(&self) -> (usize, usize) {
+        let map = lock(&self.map);
+        let neighbors = map.values().map(|t| lock(&t.neighbors).len()).sum();
+        (map.len(), neighbors)
+    }
+
     /// Gossip-triggered syncs pending or running.
     pub fn pending_syncs(&self) -> usize {
         lock(&self.syncing).len()
@@ -475,6 +482,7 @@ pub(crate) fn spawn_maintenance(inner: Arc<Inner>) -> JoinHandle<()> {
             tick.tick().await;
             // Re-joins on every tick anyway, new peers or not.
             crate::admission::reconcile(&inner).await;
+            inner.gate.close_superseded(inner.config.gossip_rejoin);
             rejoin_all(&inner).await;
         }
     })

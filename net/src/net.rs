@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub reconcile_slots: tokio::sync::Semaphore,
     /// Requests served and waiting per peer (flood control).
     pub peer_slots: crate::flood::PeerSlots,
+    /// In-flight counts for [`Net::stats`].
+    pub(crate) gauges: crate::gauges::Gauges,
 }
 
 impl Inner {
@@ -197,6 +199,11 @@ impl Inner {
         }
     }
 
+    /// Our cached outgoing connections (open or not yet found closed).
+    pub(crate) fn cached_connections(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn is_connected(&self, peer: &AuthorId) -> bool {
         let ours = self
             .conns
@@ -209,6 +216,7 @@ impl Inner {
 
     /// Syncs one store with one peer and records the outcome for `peers()`.
     pub async fn sync_store(self: &Arc<Self>, peer: AuthorId, store: StoreId) -> Result<SyncStats> {
+        let _session = self.gauges.sessions_out.hold();
         let res = sync::sync_store(self, peer, store).await;
         match &res {
             Ok(s) => {
@@ -284,6 +292,7 @@ impl Net {
             runtime: tokio::runtime::Handle::current(),
             reconcile_slots: tokio::sync::Semaphore::new(crate::reconcile::SERVED_AT_ONCE),
             peer_slots: crate::flood::PeerSlots::new(config.peer_streams),
+            gauges: Default::default(),
             config,
         });
         for (id, addrs) in inner.config.peers.clone() {
@@ -434,6 +443,12 @@ impl Net {
         self.inner.topics.pending_syncs()
     }
 
+    /// Live resource counts (connections, streams, sessions, topics,
+    /// tasks): what `node status` shows and a soak watches for leaks.
+    pub fn stats(&self) -> crate::NetStats {
+        crate::NetStats::of(&self.inner)
+    }
+
     /// Peers we hold an admitted, open connection with, and on which ALPN.
     pub fn connections(&self) -> Vec<(AuthorId, Vec<u8>)> {
         self.inner.gate.live()
@@ -491,7 +506,9 @@ async fn accept_loop(inner: Arc<Inner>) {
     while let Some(incoming) = inner.endpoint.accept().await {
         let inner = Arc::clone(&inner);
         let sync = Arc::clone(&sync);
+        let held = inner.gauges.incoming.hold();
         tokio::spawn(async move {
+            let _held = held;
             if let Err(e) = serve_connection(&inner, &sync, incoming).await {
                 tracing::debug!(error = %e, "incoming connection failed");
             }

@@ -248,3 +248,56 @@ async fn revocation_in_one_mesh_keeps_the_sync_link_of_another() {
         n.net.shutdown().await;
     }
 }
+
+/// A member that dials A's overlay twice (as iroh-gossip does when it
+/// drops a peer and redials it): once the newer connection has stood for
+/// the grace period, A closes the older one and keeps the newer. Before,
+/// both stayed open for good (iroh-gossip 0.101 never ends a superseded
+/// connection's loops, keep-alives hold it), one more per redial: the
+/// leak the soak run found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_gossip_connection_is_closed_and_the_newest_kept() {
+    init_tracing();
+    let a = Node::start(test_config()).await;
+    let s = StoreId::random();
+    let me = lattice_kernel::Identity::generate();
+    a.members.allow(s, &[a.id(), me.author()]);
+    a.net.membership_changed();
+    let ep = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(iroh::SecretKey::from_bytes(&me.secret_bytes()))
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let mut addr = iroh::EndpointAddr::new(iroh::EndpointId::from_bytes(&a.id().0).unwrap());
+    for sock in a.net.addrs() {
+        addr = addr.with_ip_addr(sock);
+    }
+    let overlay = overlay_alpn(&test_key(&s));
+    // The overlay serves once A has subscribed the store's topic.
+    let mut old = None;
+    for _ in 0..100 {
+        if let Ok(c) = ep.connect(addr.clone(), &overlay).await {
+            old = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old = old.expect("A's overlay never accepted a member");
+    let new = ep.connect(addr, &overlay).await.unwrap();
+    let closed = eventually(Duration::from_secs(10), || old.close_reason().is_some()).await;
+    assert!(closed.is_some(), "the superseded connection stayed open");
+    // The newest stays (several maintenance ticks of 300 ms).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(new.close_reason().is_none(), "{:?}", new.close_reason());
+    let mine = a.net.connections();
+    assert_eq!(
+        mine.iter().filter(|(p, _)| *p == me.author()).count(),
+        1,
+        "{mine:?}"
+    );
+    ep.close().await;
+}

@@ -23,6 +23,7 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                 daemon,
                 current_mesh,
                 name,
+                runtime: rt,
             },
         ) => {
             outln!("node       {author}");
@@ -43,6 +44,36 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
                     .unwrap_or_default()
             );
             outln!("stores     {stores}");
+            if rt.online {
+                outln!(
+                    "network    {} connections ({} tracked, {} cached), {} incoming served",
+                    rt.connections,
+                    rt.tracked_connections,
+                    rt.cached_connections,
+                    rt.incoming
+                );
+                outln!(
+                    "sessions   {} streams in, {} sessions out, {} syncs pending",
+                    rt.streams_in,
+                    rt.sessions_out,
+                    rt.pending_syncs
+                );
+                outln!(
+                    "gossip     {} topics in {} overlays, {} neighbours, {} known peers",
+                    rt.gossip_topics,
+                    rt.gossip_overlays,
+                    rt.gossip_neighbors,
+                    rt.known_peers
+                );
+                outln!("tasks      {}", rt.tasks);
+            }
+            outln!("orphans    {}", rt.orphans);
+            outln!(
+                "plugins    {} loaded, {}/{} instance slots in use",
+                rt.plugins_loaded,
+                rt.plugin_slots_used,
+                rt.plugin_slots
+            );
         }
         (
             Cmd::Node(NodeCmd::Name { name: set }),

@@ -26,6 +26,7 @@ fn lines(resp: &Response) -> Vec<Value> {
             daemon,
             current_mesh,
             name,
+            runtime,
         } => one(json!({
             "node": author,
             "name": name,
@@ -34,6 +35,7 @@ fn lines(resp: &Response) -> Vec<Value> {
             "meshes": meshes,
             "stores": stores,
             "current_mesh": current_mesh,
+            "runtime": val(runtime),
         })),
         Response::NodeName {
             name,

@@ -448,6 +448,9 @@ pub enum Response {
         /// This node's display name.
         #[serde(default)]
         name: String,
+        /// Live resource counts (see `docs/reliability.md`, "Soak").
+        #[serde(default)]
+        runtime: crate::node::RuntimeStats,
     },
     /// `meshes`: where the name was written (none for a query); `failed`:
     /// (mesh, why) where it could not be.

@@ -172,6 +172,7 @@ fn handle_inner(node: &Node, req: Request, daemon: bool) -> Result<Response, Nod
                 daemon,
                 current_mesh: node.current_mesh().ok().map(|m| m.name),
                 name: node.node_name()?,
+                runtime: node.runtime_stats()?,
             }
         }
         Request::NodeName { name: None } => Response::NodeName {

@@ -10,6 +10,7 @@ pub mod network;
 pub mod registry;
 pub mod root;
 mod root_rules;
+mod stats;
 pub mod tokens;
 pub mod trust;
 mod upgrade;
@@ -30,6 +31,7 @@ pub use datadir::{
 pub use names::Renamed;
 pub use registry::{MeshRecord, Registry, StoreHandle};
 pub use root_rules::{RootRuleError, RootWrite, StoreDecl, store_id};
+pub use stats::RuntimeStats;
 pub use tokens::{TokenError, TokenInfo, TokenRecord};
 pub use verify::{IntegrityError, StoreVerify};
 

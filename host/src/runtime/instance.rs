@@ -127,6 +127,7 @@ pub(crate) struct Slots {
     /// Slots read-only calls leave free for `apply` (1 when the pool has
     /// room for it).
     reserved: u32,
+    total: u32,
 }
 
 pub(crate) struct SlotGuard<'a>(&'a Slots);
@@ -138,7 +139,14 @@ impl Slots {
             free: Mutex::new(total),
             freed: Condvar::new(),
             reserved: u32::from(total > 1),
+            total,
         }
+    }
+
+    /// (slots taken now, slots in all).
+    pub(crate) fn usage(&self) -> (u32, u32) {
+        let free = *self.free.lock().unwrap_or_else(|e| e.into_inner());
+        (self.total - free, self.total)
     }
 
     /// Wait for a slot. `apply` may take the last one; other calls leave

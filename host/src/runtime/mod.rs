@@ -262,6 +262,18 @@ impl Runtime {
         &self.shared.config
     }
 
+    /// (instance slots taken now, slots in all): a call that never gave
+    /// its slot back shows as a count that stays up when nothing runs.
+    pub fn slot_usage(&self) -> (u32, u32) {
+        self.shared.slots.usage()
+    }
+
+    /// Compiled plugins alive (one per blob hash some store uses).
+    pub fn plugins_alive(&self) -> usize {
+        let map = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        map.values().filter(|w| w.strong_count() > 0).count()
+    }
+
     /// Validate and load a plugin blob.
     ///
     /// Refuses (in this order): oversized blobs, bytes that are not a valid

@@ -315,7 +315,9 @@ impl ProtocolHandler for SyncHandler {
             };
             let inner = Arc::clone(&self.inner);
             let conn = conn.clone();
+            let held = inner.gauges.streams_in.hold();
             tokio::spawn(async move {
+                let _held = held;
                 let wait = inner.config.io_timeout;
                 let Some(_slot) = inner.peer_slots.enter(peer, wait).await else {
                     tracing::info!(peer = %peer, "request refused: too many in flight from this peer");
