@@ -48,7 +48,8 @@ impl Drop for Held {
 }
 
 /// A snapshot of the network layer's live resources (see [`crate::Net::stats`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NetStats {
     /// Admitted QUIC connections open now, both directions, all ALPNs.
     pub connections: u32,

@@ -47,25 +47,25 @@ pub fn print(b: &mut Backend, cmd: &Cmd, resp: Response) -> Result<()> {
             if rt.online {
                 outln!(
                     "network    {} connections ({} tracked, {} cached), {} incoming served",
-                    rt.connections,
-                    rt.tracked_connections,
-                    rt.cached_connections,
-                    rt.incoming
+                    rt.net.connections,
+                    rt.net.tracked_connections,
+                    rt.net.cached_connections,
+                    rt.net.incoming
                 );
                 outln!(
                     "sessions   {} streams in, {} sessions out, {} syncs pending",
-                    rt.streams_in,
-                    rt.sessions_out,
-                    rt.pending_syncs
+                    rt.net.streams_in,
+                    rt.net.sessions_out,
+                    rt.net.pending_syncs
                 );
                 outln!(
                     "gossip     {} topics in {} overlays, {} neighbours, {} known peers",
-                    rt.gossip_topics,
-                    rt.gossip_overlays,
-                    rt.gossip_neighbors,
-                    rt.known_peers
+                    rt.net.gossip_topics,
+                    rt.net.gossip_overlays,
+                    rt.net.gossip_neighbors,
+                    rt.net.known_peers
                 );
-                outln!("tasks      {}", rt.tasks);
+                outln!("tasks      {}", rt.net.tasks);
             }
             outln!("orphans    {}", rt.orphans);
             outln!(

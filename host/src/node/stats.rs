@@ -17,27 +17,9 @@ pub struct RuntimeStats {
     pub online: bool,
     /// Orphan records held by the kernel (entries waiting on a missing id).
     pub orphans: u32,
-    /// Admitted QUIC connections open, both directions, all ALPNs.
-    pub connections: u32,
-    /// Connection-table entries (open, or closed and not yet pruned).
-    pub tracked_connections: u32,
-    /// Our cached outgoing sync connections.
-    pub cached_connections: u32,
-    /// Incoming connections being served.
-    pub incoming: u32,
-    /// Incoming request streams (sync, reconcile, digests, blob, join) in flight.
-    pub streams_in: u32,
-    /// Sync or reconcile sessions this node started, in flight.
-    pub sessions_out: u32,
-    /// Gossip-triggered syncs pending or running.
-    pub pending_syncs: u32,
-    pub gossip_topics: u32,
-    pub gossip_overlays: u32,
-    /// Gossip neighbours summed over topics.
-    pub gossip_neighbors: u32,
-    pub known_peers: u32,
-    /// Tasks alive on the network's async runtime.
-    pub tasks: u32,
+    /// The network layer's figures (all zero when it is not running).
+    #[serde(flatten)]
+    pub net: lattice_net::NetStats,
     /// Plugin instance slots taken now, of `plugin_slots`.
     pub plugin_slots_used: u32,
     pub plugin_slots: u32,
@@ -60,20 +42,8 @@ impl Node {
             ..RuntimeStats::default()
         };
         if let Ok(n) = self.network() {
-            let ns = n.net.stats();
             s.online = true;
-            s.connections = ns.connections;
-            s.tracked_connections = ns.tracked_connections;
-            s.cached_connections = ns.cached_connections;
-            s.incoming = ns.incoming;
-            s.streams_in = ns.streams_in;
-            s.sessions_out = ns.sessions_out;
-            s.pending_syncs = ns.pending_syncs;
-            s.gossip_topics = ns.gossip_topics;
-            s.gossip_overlays = ns.gossip_overlays;
-            s.gossip_neighbors = ns.gossip_neighbors;
-            s.known_peers = ns.known_peers;
-            s.tasks = ns.tasks;
+            s.net = n.net.stats();
         }
         Ok(s)
     }
