@@ -600,20 +600,7 @@ impl Node {
         let info = plugin.info();
         let hash = lattice_kernel::EntryId(info.hash).to_hex();
         self.data.put_blob(&info.hash, wasm)?;
-        let mut puts = vec![
-            (
-                root::plugin_key(&hash, "name"),
-                info.name.clone().into_bytes(),
-            ),
-            (
-                root::plugin_key(&hash, "version"),
-                info.version.clone().into_bytes(),
-            ),
-            (
-                root::plugin_key(&hash, "size"),
-                info.size.to_string().into_bytes(),
-            ),
-        ];
+        let mut puts = root::plugin_catalog(&hash, info);
         let type_name = info.name.clone();
         let taken = self.registry.store_names(&mesh.root);
         let name = match name {

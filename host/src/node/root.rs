@@ -103,6 +103,22 @@ pub fn plugin_key(hash_hex: &str, field: &str) -> String {
     format!("/plugins/{hash_hex}/{field}")
 }
 
+/// The catalog entry a store declaration or an upgrade writes for its
+/// plugin blob, so members can name and size it before fetching it.
+pub fn plugin_catalog(hash_hex: &str, info: &crate::runtime::PluginInfo) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (plugin_key(hash_hex, "name"), info.name.clone().into_bytes()),
+        (
+            plugin_key(hash_hex, "version"),
+            info.version.clone().into_bytes(),
+        ),
+        (
+            plugin_key(hash_hex, "size"),
+            info.size.to_string().into_bytes(),
+        ),
+    ]
+}
+
 pub fn channel_key(name: &str) -> String {
     format!("/channels/{name}")
 }

@@ -83,20 +83,7 @@ impl Node {
         }
         self.data.put_blob(&info.hash, wasm)?;
         let uuid = h.id.to_uuid();
-        let mut puts = vec![
-            (
-                root::plugin_key(&to, "name"),
-                info.name.clone().into_bytes(),
-            ),
-            (
-                root::plugin_key(&to, "version"),
-                info.version.clone().into_bytes(),
-            ),
-            (
-                root::plugin_key(&to, "size"),
-                info.size.to_string().into_bytes(),
-            ),
-        ];
+        let mut puts = root::plugin_catalog(&to, info);
         puts.extend(root_rules::declaration_writes(&decl));
         puts.push((root::store_key(&uuid, "upgrade"), spec.encode()));
         let upgrade = self.root_batch(&h.mesh, puts)?;
