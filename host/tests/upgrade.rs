@@ -250,13 +250,7 @@ fn an_upgrade_to_a_missing_blob_leaves_the_store_running() {
     };
     let decl = declaration(&f, &store);
     let spec = format!("{} {} 2 1 2", hash_hex(&wasm(COUNTER)), "ab".repeat(32));
-    let mut puts: Vec<(&str, &[u8])> = decl
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_slice()))
-        .collect();
-    let key = format!("/stores/{}/upgrade", store.to_uuid());
-    puts.push((&key, spec.as_bytes()));
-    let u = creator.root_op(&f, root, &puts);
+    let u = upgrade_op(&creator, &f, root, &decl, &store, &spec);
     assert_eq!(submit(&f, &u), Outcome::Committed);
     assert_eq!(submit(&a, &u), Outcome::Committed);
     let m = creator.next(&f, store, marker_payload(&u.id));
@@ -304,13 +298,7 @@ fn an_upgrade_whose_migrate_traps_halts_every_replica_alike() {
         hash_hex(&wasm(COUNTER)),
         hash_hex(&evil)
     );
-    let mut puts: Vec<(&str, &[u8])> = decl
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_slice()))
-        .collect();
-    let key = format!("/stores/{}/upgrade", store.to_uuid());
-    puts.push((&key, spec.as_bytes()));
-    let u = creator.root_op(&f, root, &puts);
+    let u = upgrade_op(&creator, &f, root, &decl, &store, &spec);
     for n in [&f, &a] {
         assert_eq!(submit(n, &u), Outcome::Committed);
     }
@@ -325,6 +313,25 @@ fn an_upgrade_whose_migrate_traps_halts_every_replica_alike() {
         );
     }
     assert_eq!(digests(&f, &store), digests(&a, &store));
+}
+
+/// A forged upgrade root op: the declaration as proof, then `spec` under
+/// `/stores/{uuid}/upgrade`.
+fn upgrade_op(
+    creator: &Forger,
+    on: &Node,
+    root: StoreId,
+    decl: &[(String, Vec<u8>)],
+    store: &StoreId,
+    spec: &str,
+) -> SignedEntry {
+    let key = format!("/stores/{}/upgrade", store.to_uuid());
+    let mut puts: Vec<(&str, &[u8])> = decl
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    puts.push((&key, spec.as_bytes()));
+    creator.root_op(on, root, &puts)
 }
 
 /// The creator's declaration writes (its proof of ownership in a root op),

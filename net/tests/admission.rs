@@ -263,15 +263,7 @@ async fn a_superseded_gossip_connection_is_closed_and_the_newest_kept() {
     let me = lattice_kernel::Identity::generate();
     a.members.allow(s, &[a.id(), me.author()]);
     a.net.membership_changed();
-    let ep = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
-        .secret_key(iroh::SecretKey::from_bytes(&me.secret_bytes()))
-        .relay_mode(iroh::RelayMode::Disabled)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .bind()
-        .await
-        .unwrap();
+    let ep = raw_endpoint_as(&me).await;
     let mut addr = iroh::EndpointAddr::new(iroh::EndpointId::from_bytes(&a.id().0).unwrap());
     for sock in a.net.addrs() {
         addr = addr.with_ip_addr(sock);

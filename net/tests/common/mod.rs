@@ -334,7 +334,14 @@ pub fn forged(
 /// A bare Iroh endpoint on loopback: a modified client that speaks our
 /// ALPN by hand.
 pub async fn raw_endpoint() -> iroh::Endpoint {
+    raw_endpoint_as(&lattice_kernel::Identity::generate()).await
+}
+
+/// [`raw_endpoint`] under a chosen identity (a member's key in a hostile
+/// client's hands).
+pub async fn raw_endpoint_as(me: &lattice_kernel::Identity) -> iroh::Endpoint {
     iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(iroh::SecretKey::from_bytes(&me.secret_bytes()))
         .relay_mode(iroh::RelayMode::Disabled)
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")
