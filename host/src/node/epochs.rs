@@ -248,7 +248,7 @@ pub(crate) fn place(
     mesh: &StoreId,
     e: &SignedEntry,
     void: bool,
-    declared: &str,
+    declared: &[u8; 32],
 ) -> Result<(), NodeError> {
     let marker = !void && is_marker(&e.payload);
     if !marker && !has_epochs(txn, &e.store)? {
@@ -265,7 +265,7 @@ pub(crate) fn place(
             let marks = txn.open_table(MARKS)?;
             let running = match epoch(&marks, &e.store, base)? {
                 Some(ep) => ep.spec.to,
-                None => declared.to_string(),
+                None => lattice_kernel::EntryId(*declared).to_hex(),
             };
             let next_free = epoch(&marks, &e.store, base + 1)?.is_none();
             drop(marks);

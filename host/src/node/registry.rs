@@ -767,8 +767,7 @@ impl CommitHook for NodeHook {
         if h.root {
             return Ok(());
         }
-        let kind = lattice_kernel::EntryId(h.plugin.info().hash).to_hex();
-        Ok(epochs::place(txn, &h.mesh, e, void, &kind)?)
+        Ok(epochs::place(txn, &h.mesh, e, void, &h.plugin.info().hash)?)
     }
 
     fn rebuilds(&self, txn: &WriteTransaction, e: &SignedEntry) -> Result<Vec<StoreId>, HookError> {
